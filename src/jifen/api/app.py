@@ -1,0 +1,123 @@
+"""The application factory: API, health, metrics and an embedded job loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy import text
+
+from jifen import __version__
+from jifen.api import problems
+from jifen.api.deps import Db
+from jifen.clock import Clock, SystemClock
+from jifen.config import Settings, get_settings
+from jifen.db.engine import make_engine, make_sessionmaker
+from jifen.jobs.runner import run_all
+from jifen.ledger.endpoints import router as ledger_router
+from jifen.members.endpoints import router as members_router
+from jifen.programs.endpoints import router as programs_router
+
+log = structlog.get_logger("jifen.api")
+
+REQUESTS = Counter("jifen_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("jifen_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    clock = clock or SystemClock()
+    engine = make_engine(
+        settings.database_url, pool_size=settings.db_pool_size, echo=settings.db_echo
+    )
+    sessionmaker = make_sessionmaker(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if settings.embedded_worker_interval_s > 0:
+            task = asyncio.create_task(_job_loop(app, settings.embedded_worker_interval_s))
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await engine.dispose()
+
+    app = FastAPI(
+        title="jifen",
+        version=__version__,
+        summary="Membership and points engine (积分) with a double-entry ledger",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = Db(sessionmaker, clock)
+    app.state.engine = engine
+    problems.install(app)
+    app.include_router(programs_router)
+    app.include_router(members_router)
+    app.include_router(ledger_router)
+
+    @app.middleware("http")
+    async def _metrics(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        LATENCY.labels(request.method, path).observe(time.perf_counter() - start)
+        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # readiness reports, it does not raise
+            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(_INDEX)
+
+    return app
+
+
+async def _job_loop(app: FastAPI, interval: float) -> None:
+    db: Db = app.state.db
+    while True:
+        try:
+            await run_all(db.sessionmaker, db.clock)
+        except Exception:
+            log.exception("embedded_jobs_failed")
+        await asyncio.sleep(interval)
+
+
+_INDEX = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>jifen 积分</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#222}
+a{color:#c0392b}</style></head>
+<body><h1>jifen 积分</h1>
+<p>Membership and points engine. The server is running.</p>
+<ul><li><a href="/docs">API reference (OpenAPI)</a></li>
+<li><a href="/healthz">Health</a> · <a href="/readyz">Readiness</a> · <a href="/metrics">Metrics</a></li></ul>
+</body></html>"""

@@ -1,0 +1,1 @@
+"""Shared plumbing used by every domain: ids, database types, hashing, pagination."""

@@ -1,0 +1,112 @@
+"""Idempotency keys: the first outcome under a key is final, failures included.
+
+A replay with the same request returns the stored outcome; the same key with a different
+request is ``idempotency_conflict`` (409). Records are written in the same transaction as the
+change, so a crash leaves either both or neither. Two requests racing on one new key both try
+to insert the record; the loser's whole transaction rolls back (``IdempotencyRace``) and its
+retry replays the winner's outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.errors import IdempotencyConflict, JifenError
+from jifen.kit.idempotency_models import IdempotencyRecord
+
+
+class IdempotencyRace(Exception):
+    """Another transaction stored an outcome under the same key first; retry the whole unit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    @classmethod
+    def from_error(cls, error: JifenError) -> Outcome:
+        return cls(error.status, error.to_problem())
+
+
+def request_hash(operation: str, payload: dict[str, Any]) -> str:
+    blob = json.dumps(
+        {"op": operation, "request": payload}, sort_keys=True, separators=(",", ":"), default=str
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+async def lookup(
+    session: AsyncSession, program_id: str, keys: Sequence[str]
+) -> dict[str, IdempotencyRecord]:
+    out: dict[str, IdempotencyRecord] = {}
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), 1000):
+        rows = await session.scalars(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.program_id == program_id,
+                IdempotencyRecord.key.in_(unique[start : start + 1000]),
+            )
+        )
+        for record in rows:
+            out[record.key] = record
+    return out
+
+
+def replay_conflict(key: str) -> Outcome:
+    return Outcome.from_error(
+        IdempotencyConflict(
+            f"idempotency key {key!r} was used for a different request", field="idempotency_key"
+        )
+    )
+
+
+def replay(record: IdempotencyRecord, operation: str, req_hash: str) -> Outcome:
+    if record.operation != operation or record.request_hash != req_hash:
+        return replay_conflict(record.key)
+    return Outcome(record.status_code, record.response, replayed=True)
+
+
+async def store(
+    session: AsyncSession,
+    program_id: str,
+    entries: Sequence[tuple[str, str, str, Outcome]],
+    *,
+    now: datetime,
+) -> None:
+    """Store ``(key, operation, request_hash, outcome)`` rows; raise ``IdempotencyRace`` if a
+    concurrent transaction stored one of the keys first."""
+    if not entries:
+        return
+    try:
+        await session.execute(
+            insert(IdempotencyRecord),
+            [
+                {
+                    "program_id": program_id,
+                    "key": key,
+                    "operation": op,
+                    "request_hash": h,
+                    "status_code": outcome.status,
+                    "response": outcome.body,
+                    "created_at": now,
+                }
+                for key, op, h, outcome in entries
+            ],
+        )
+    except IntegrityError as exc:
+        raise IdempotencyRace(str(exc)) from exc

@@ -1,0 +1,1 @@
+"""Members, addressed by the merchant's own id."""

@@ -1,0 +1,169 @@
+"""Members: created and updated by the merchant's own id, resolved to internal ids for the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.errors import NotFound
+from jifen.kit.sql import insert_ignore
+from jifen.members.models import Member
+from jifen.members.schemas import MemberOut, MemberUpsert
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRef:
+    """A member as the ledger needs it: internal id and the merchant's id."""
+
+    id: int
+    external_id: str
+
+
+def to_out(member: Member) -> MemberOut:
+    return MemberOut(
+        id=member.external_id,
+        name=member.name,
+        phone=member.phone,
+        email=member.email,
+        birthday=member.birthday,
+        region=member.region,
+        locale=member.locale,
+        tags=list(member.tags or []),
+        consent=dict(member.consent or {}),
+        attributes=dict(member.attributes or {}),
+        status=member.status,
+        joined_at=member.joined_at,
+        created_at=member.created_at,
+        updated_at=member.updated_at,
+    )
+
+
+async def find(session: AsyncSession, program_id: str, external_id: str) -> Member | None:
+    stmt = select(Member).where(Member.program_id == program_id, Member.external_id == external_id)
+    return (await session.scalars(stmt)).first()
+
+
+async def get(session: AsyncSession, program_id: str, external_id: str) -> Member:
+    member = await find(session, program_id, external_id)
+    if member is None:
+        raise NotFound(f"member {external_id!r} not found", code="member_not_found", field="member")
+    return member
+
+
+async def upsert(
+    session: AsyncSession,
+    program_id: str,
+    external_id: str,
+    data: MemberUpsert,
+    *,
+    now: datetime,
+) -> tuple[Member, bool]:
+    """Create the member or update the fields given. Returns (member, created)."""
+    member = await find(session, program_id, external_id)
+    created = member is None
+    if member is None:
+        member = Member(
+            program_id=program_id,
+            external_id=external_id,
+            tags=[],
+            consent={},
+            attributes={},
+            status="active",
+            locale="zh-CN",
+            joined_at=data.joined_at or now,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(member)
+    fields = data.model_dump(exclude_unset=True)
+    for name, value in fields.items():
+        if name == "joined_at" and value is None:
+            continue
+        setattr(member, name, value)
+    member.updated_at = now
+    await session.flush()
+    return member, created
+
+
+async def list_members(
+    session: AsyncSession,
+    program_id: str,
+    *,
+    after_id: int | None,
+    limit: int,
+    query: str | None = None,
+) -> list[Member]:
+    stmt = select(Member).where(Member.program_id == program_id)
+    if after_id is not None:
+        stmt = stmt.where(Member.id > after_id)
+    if query:
+        like = f"%{query}%"
+        stmt = stmt.where(
+            Member.external_id.like(like) | Member.name.like(like) | Member.phone.like(like)
+        )
+    stmt = stmt.order_by(Member.id).limit(limit)
+    return list((await session.scalars(stmt)).all())
+
+
+async def resolve(
+    session: AsyncSession,
+    program_id: str,
+    external_ids: Iterable[str],
+    *,
+    create: bool,
+    now: datetime,
+) -> dict[str, MemberRef]:
+    """Map external ids to members in two statements; create the missing ones when asked.
+
+    Raises ``member_not_found`` for the first missing id when ``create`` is false.
+    """
+    wanted = sorted(set(external_ids))
+    found = await _lookup(session, program_id, wanted)
+    missing = [e for e in wanted if e not in found]
+    if missing and not create:
+        raise NotFound(f"member {missing[0]!r} not found", code="member_not_found", field="member")
+    if missing:
+        await _insert_missing(session, program_id, missing, now=now)
+        found.update(await _lookup(session, program_id, missing))
+    return found
+
+
+async def _lookup(
+    session: AsyncSession, program_id: str, external_ids: Sequence[str]
+) -> dict[str, MemberRef]:
+    out: dict[str, MemberRef] = {}
+    for start in range(0, len(external_ids), 1000):
+        chunk = external_ids[start : start + 1000]
+        rows = await session.execute(
+            select(Member.id, Member.external_id).where(
+                Member.program_id == program_id, Member.external_id.in_(chunk)
+            )
+        )
+        for member_id, external_id in rows:
+            out[external_id] = MemberRef(member_id, external_id)
+    return out
+
+
+async def _insert_missing(
+    session: AsyncSession, program_id: str, external_ids: Sequence[str], *, now: datetime
+) -> None:
+    rows = [
+        {
+            "program_id": program_id,
+            "external_id": e,
+            "tags": [],
+            "consent": {},
+            "attributes": {},
+            "status": "active",
+            "locale": "zh-CN",
+            "joined_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for e in external_ids
+    ]
+    await session.execute(insert_ignore(session, Member), rows)

@@ -1,0 +1,1 @@
+"""Programs (tenants): settings, API keys and the audit log."""
