@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jifen.clock import SystemClock
 from jifen.config import get_settings
@@ -23,7 +24,7 @@ app.add_typer(programs_app, name="programs")
 console = Console()
 
 
-def _sessionmaker():  # type: ignore[no-untyped-def]
+def _sessionmaker() -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
     from jifen.db.engine import make_engine, make_sessionmaker
 
     settings = get_settings()

@@ -15,7 +15,8 @@ from jifen.ledger.schemas import AdjustIn, CreditIn, DebitIn, HoldIn, ReverseIn
 from jifen.members import service as members
 from jifen.members.schemas import MemberUpsert
 from jifen.programs import service as programs
-from jifen.programs.context import to_context
+from jifen.programs.context import ProgramContext, to_context
+from jifen.programs.models import Program
 from jifen.programs.schemas import ExpiryPolicy, ProgramCreate, ProgramSettings
 
 DEMO_ID = "demo"
@@ -31,7 +32,7 @@ async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], clock: Clock
     now = clock.now()
     rng = random.Random(20261124)
     async with sessionmaker() as s, s.begin():
-        if await s.get(programs.Program, DEMO_ID) is not None:
+        if await s.get(Program, DEMO_ID) is not None:
             return None
         settings = ProgramSettings(expiry=ExpiryPolicy(kind="rolling", months=24))
         program = await programs.create_program(
@@ -64,9 +65,7 @@ async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], clock: Clock
     return key
 
 
-async def _history(
-    s: AsyncSession, ctx: programs.ProgramContext, now: datetime, rng: random.Random
-) -> None:
+async def _history(s: AsyncSession, ctx: ProgramContext, now: datetime, rng: random.Random) -> None:
     credits: list[CreditIn] = []
     for i in range(len(NAMES)):
         member = f"m{i + 1:03d}"

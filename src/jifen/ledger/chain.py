@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.db.engine import is_postgres
@@ -43,6 +43,7 @@ async def seal(session: AsyncSession, program_id: str, *, now: datetime, limit: 
         previous = chain_link(previous, seq, content)
         params.append({"_id": txn_id, "_seq": seq, "_hash": previous})
     t = LedgerTransaction.__table__
+    assert isinstance(t, Table)
     await session.execute(
         update(t)
         .where(t.c.id == bindparam("_id"))

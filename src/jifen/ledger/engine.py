@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.db.engine import is_postgres
@@ -723,6 +723,7 @@ class LedgerBatch:
         changed_lots = [lot for lot in self.lots.values() if lot.dirty and not lot.is_new]
         if changed_lots:
             lots_t = Lot.__table__
+            assert isinstance(lots_t, Table)
             await s.execute(
                 update(lots_t)
                 .where(lots_t.c.id == bindparam("_id"))
@@ -771,6 +772,7 @@ class LedgerBatch:
         changed_holds = [h for h in self.holds.values() if h.dirty and not h.is_new]
         if changed_holds:
             holds_t = Hold.__table__
+            assert isinstance(holds_t, Table)
             await s.execute(
                 update(holds_t)
                 .where(holds_t.c.id == bindparam("_id"))
@@ -795,6 +797,7 @@ class LedgerBatch:
         dirty_accounts = [a for a in self.accounts.values() if a.dirty]
         if dirty_accounts:
             acc_t = Account.__table__
+            assert isinstance(acc_t, Table)
             await s.execute(
                 update(acc_t)
                 .where(acc_t.c.id == bindparam("_id"))

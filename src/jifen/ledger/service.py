@@ -1000,6 +1000,6 @@ async def expire_due(
         return 0
     batch = LedgerBatch(session, ctx, now)
     await batch.lock({r for r, _ in pairs}, {a for _, a in pairs})
-    expired = sum(r["amount"] for r in batch.txn_rows if r["kind"] == "expiry")
+    expired = sum(int(r["amount"]) for r in batch.txn_rows if r["kind"] == "expiry")
     await batch.flush()
     return expired
