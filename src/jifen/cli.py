@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Annotated
 
 import typer
@@ -247,5 +246,5 @@ def programs_key(program_id: str, name: str = "cli") -> None:
     console.print(asyncio.run(run()))
 
 
-def main() -> None:  # pragma: no cover - console script entry
-    sys.exit(app())
+if __name__ == "__main__":
+    app()

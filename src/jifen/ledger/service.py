@@ -51,6 +51,9 @@ from jifen.members import service as members
 from jifen.members.service import MemberRef
 from jifen.programs.context import ProgramContext
 
+# How far ahead of the server's clock a caller's occurred_at may be (clock skew).
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
 SYSTEM_ACCOUNTS = ("issuance", "redemption", "expiry", "loss", "adjustment")
 
 Req = TypeVar("Req", bound=CreditIn | DebitIn | HoldIn | AdjustIn | TransferIn)
@@ -276,6 +279,12 @@ async def credit(
         for i, it in todo:
             if it.asset not in assets:
                 out[i] = _asset_missing(it.asset)
+            elif it.occurred_at is not None and it.occurred_at > now + FUTURE_TOLERANCE:
+                out[i] = Outcome.from_error(
+                    InvalidInput(
+                        "occurred_at is in the future", code="occurred_in_future", field="occurred_at"
+                    )
+                )
             elif it.expires_at is not None and it.expires_at <= now:
                 out[i] = Outcome.from_error(
                     InvalidInput(
