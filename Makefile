@@ -3,20 +3,37 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Third-party web assets: installed from the npm registry, copied here, never committed.
+VENDOR := src/jifen/web/static/vendor
+SWAGGER_UI := $(VENDOR)/swagger-ui
+SWAGGER_FILES := swagger-ui-bundle.js swagger-ui.css favicon-32x32.png LICENSE NOTICE
+ASSETS := $(SWAGGER_UI)/.built
 export JIFEN_DATABASE_URL ?= sqlite+aiosqlite:///./jifen.db
 
-.PHONY: help install run test lint typecheck pytest bench clean
+.PHONY: help install assets run test lint typecheck pytest bench clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | $(ASSETS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install jifen with its development tools
+install: $(STAMP) ## Create .venv and install jifen with its development tools (builds assets)
+
+assets: $(ASSETS) ## Install web assets from npm (package-lock.json) into src/jifen/web/static/vendor
+
+# Scripts are not run: the assets are plain files (and this skips a telemetry post-install).
+$(ASSETS): package.json $(wildcard package-lock.json)
+	@command -v npm >/dev/null 2>&1 || { echo "make assets: npm not found; install Node.js and npm (apt-get install -y nodejs npm)" >&2; exit 1; }
+	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --ignore-scripts; \
+	else npm install --no-audit --no-fund --ignore-scripts; fi
+	rm -rf $(SWAGGER_UI)
+	mkdir -p $(SWAGGER_UI)
+	cp $(addprefix node_modules/swagger-ui-dist/,$(SWAGGER_FILES)) $(SWAGGER_UI)/
+	touch $@
 
 run: $(STAMP) ## Migrate, load the demo program and serve on http://127.0.0.1:8000 (SQLite)
 	$(BIN)/jifen migrate
@@ -38,5 +55,6 @@ test: lint typecheck pytest ## Everything CI runs: lint, types, tests
 bench: $(STAMP) ## Benchmarks (JSON lines on stdout)
 	@for b in bench/*.py; do $(BIN)/python $$b; done
 
-clean: ## Remove the virtualenv and local databases
+clean: ## Remove the virtualenv, local databases, node_modules and built assets
 	rm -rf $(VENV) jifen.db jifen.db-wal jifen.db-shm .pytest_cache .mypy_cache .ruff_cache
+	rm -rf node_modules $(VENDOR)

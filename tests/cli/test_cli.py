@@ -11,7 +11,11 @@ from pathlib import Path
 def _jifen(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "JIFEN_DATABASE_URL": f"sqlite+aiosqlite:///{db}", "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "jifen.cli", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "jifen.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -184,9 +184,21 @@ async def test_bad_inputs_get_problem_codes(client: httpx.AsyncClient) -> None:
         ({"member": "u1", "amount": 1.5}, "validation_error", "amount"),
         ({"member": "u1", "amount": "10"}, "validation_error", "amount"),
         ({"member": "u1", "amount": 10, "asset": "stars"}, "unknown_asset", "asset"),
-        ({"member": "u1", "amount": 10, "occurred_at": "2030-01-01T00:00:00Z"}, "occurred_in_future", "occurred_at"),
-        ({"member": "u1", "amount": 10, "occurred_at": "2026-01-01T00:00:00"}, "validation_error", "occurred_at"),
-        ({"member": "u1", "amount": 10, "expires_at": "2020-01-01T00:00:00Z"}, "invalid_expiry", "expires_at"),
+        (
+            {"member": "u1", "amount": 10, "occurred_at": "2030-01-01T00:00:00Z"},
+            "occurred_in_future",
+            "occurred_at",
+        ),
+        (
+            {"member": "u1", "amount": 10, "occurred_at": "2026-01-01T00:00:00"},
+            "validation_error",
+            "occurred_at",
+        ),
+        (
+            {"member": "u1", "amount": 10, "expires_at": "2020-01-01T00:00:00Z"},
+            "invalid_expiry",
+            "expires_at",
+        ),
         ({"member": "u 1", "amount": 10}, "validation_error", "member"),
     ]
     for i, (body, code, field) in enumerate(cases):

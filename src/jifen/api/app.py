@@ -7,10 +7,13 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
 
@@ -29,6 +32,10 @@ log = structlog.get_logger("jifen.api")
 
 REQUESTS = Counter("jifen_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("jifen_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+# Static files of the web pages; third-party bundles land in vendor/ by `make assets`.
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+SWAGGER_UI = "/static/vendor/swagger-ui"
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -56,6 +63,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         version=__version__,
         summary="Membership and points engine (积分) with a double-entry ledger",
         lifespan=lifespan,
+        # The API reference is served below from local assets: the defaults load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = Db(sessionmaker, clock)
@@ -64,6 +74,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(programs_router)
     app.include_router(members_router)
     app.include_router(ledger_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.middleware("http")
     async def _metrics(
@@ -93,6 +104,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="jifen API reference",
+            swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png",
+        )
 
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:

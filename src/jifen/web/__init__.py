@@ -1,0 +1,1 @@
+"""Web pages and their static files (served at /static)."""
