@@ -47,6 +47,16 @@ async def test_program_defaults_and_settings_validation(client: httpx.AsyncClien
     assert audit[0]["action"] == "program.update"
     assert audit[0]["before"]["settings"]["timezone"] == "Asia/Shanghai"
     assert audit[0]["after"]["settings"]["timezone"] == "Europe/Berlin"
+    # Only what is sent changes.
+    r = await client.patch(
+        f"/v1/programs/{pid}", json={"settings": {"negative_balance": "loss"}}, headers=h
+    )
+    settings = r.json()["settings"]
+    assert (settings["timezone"], settings["negative_balance"], settings["expiry"]["months"]) == (
+        "Europe/Berlin",
+        "loss",
+        24,
+    )
 
 
 async def test_duplicate_program_is_a_conflict(client: httpx.AsyncClient) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -77,10 +77,12 @@ class ProgramCreate(BaseModel):
 
 
 class ProgramUpdate(BaseModel):
+    """A partial change: only the settings sent are changed (``expiry`` as a whole object)."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    settings: ProgramSettings | None = None
+    settings: dict[str, Any] | None = None
     reason: str | None = Field(default=None, max_length=500)
 
 

@@ -9,10 +9,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.errors import AlreadyExists, NotFound, Unauthorized
+from jifen.errors import AlreadyExists, InvalidInput, NotFound, Unauthorized
 from jifen.kit.ids import uuid7
 from jifen.ledger import service as ledger_service
 from jifen.programs.context import ProgramContext, to_context
@@ -119,7 +120,14 @@ async def update_program(
     if data.name is not None:
         program.name = data.name
     if data.settings is not None:
-        program.settings = _settings_json(data.settings)
+        merged = {**program.settings, **data.settings}
+        try:
+            settings = ProgramSettings.model_validate(merged)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(["settings", *(str(p) for p in first["loc"])])
+            raise InvalidInput(f"{field}: {first['msg']}", field=field) from exc
+        program.settings = _settings_json(settings)
         program.settings_version += 1
     program.updated_at = now
     await record_audit(
