@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.errors import IdempotencyConflict, JifenError
+from jifen.kit import bulk
 from jifen.kit.idempotency_models import IdempotencyRecord
+from jifen.kit.sql import in_values
 
 
 class IdempotencyRace(Exception):
@@ -59,7 +61,7 @@ async def lookup(
         rows = await session.scalars(
             select(IdempotencyRecord).where(
                 IdempotencyRecord.program_id == program_id,
-                IdempotencyRecord.key.in_(unique[start : start + 1000]),
+                in_values(session, IdempotencyRecord.key, unique[start : start + 1000]),
             )
         )
         for record in rows:
@@ -92,9 +94,12 @@ async def store(
     concurrent transaction stored one of the keys first."""
     if not entries:
         return
+    table = IdempotencyRecord.__table__
+    assert isinstance(table, Table)
     try:
-        await session.execute(
-            insert(IdempotencyRecord),
+        await bulk.insert_rows(
+            session,
+            table,
             [
                 {
                     "program_id": program_id,

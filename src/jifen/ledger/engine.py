@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.db.engine import is_postgres
+from jifen.kit import bulk
 from jifen.kit.ids import uuid7
-from jifen.kit.sql import insert_ignore
+from jifen.kit.sql import in_values, insert_ignore
 from jifen.ledger.hashing import content_hash
 from jifen.ledger.models import Account, Allocation, Hold, LedgerTransaction, Lot, Posting
 from jifen.members.service import MemberRef
@@ -169,8 +170,8 @@ class LedgerBatch:
                 select(Account.id, Account.member_id, Account.asset, Account.balance, Account.held)
                 .where(
                     Account.program_id == self.program.id,
-                    Account.member_id.in_(member_ids[start : start + 1000]),
-                    Account.asset.in_(assets),
+                    in_values(self.session, Account.member_id, member_ids[start : start + 1000]),
+                    in_values(self.session, Account.asset, assets),
                 )
                 .order_by(Account.id)
             )
@@ -261,17 +262,21 @@ class LedgerBatch:
             a.lots = []
         for start in range(0, len(ids), 1000):
             rows = await self.session.execute(
-                select(Lot).where(Lot.account_id.in_(ids[start : start + 1000]), Lot.remaining > 0)
+                select(Lot).where(
+                    in_values(self.session, Lot.account_id, ids[start : start + 1000]),
+                    Lot.remaining > 0,
+                )
             )
             for (row,) in rows:
                 lot = self._lot_from_row(row)
                 acc = self._by_id[lot.account_id]
                 assert acc.lots is not None
                 acc.lots.append(lot)
-        # Lots created earlier in this batch are not in the database yet.
+        # Lots created earlier in this batch are not in the database yet, and lots the batch
+        # refilled (a reversed debit returning points to a spent-out lot) are not there as such.
         id_set = set(ids)
         for lot in self.lots.values():
-            if lot.is_new and lot.account_id in id_set:
+            if (lot.is_new or lot.remaining > 0) and lot.account_id in id_set:
                 acc = self._by_id[lot.account_id]
                 assert acc.lots is not None
                 if all(other.id != lot.id for other in acc.lots):
@@ -284,7 +289,9 @@ class LedgerBatch:
         lot_ids = list(lot_ids)
         wanted = [i for i in set(lot_ids) if i not in self.lots]
         if wanted:
-            for (row,) in await self.session.execute(select(Lot).where(Lot.id.in_(wanted))):
+            for (row,) in await self.session.execute(
+                select(Lot).where(in_values(self.session, Lot.id, wanted))
+            ):
                 self._lot_from_row(row)
         return {i: self.lots[i] for i in lot_ids}
 
@@ -607,7 +614,7 @@ class LedgerBatch:
         for start in range(0, len(ids), 1000):
             rows = await self.session.execute(
                 select(Hold).where(
-                    Hold.account_id.in_(ids[start : start + 1000]),
+                    in_values(self.session, Hold.account_id, ids[start : start + 1000]),
                     Hold.status == "active",
                     Hold.expires_at <= self.now,
                 )
@@ -625,7 +632,9 @@ class LedgerBatch:
             rows = await self.session.execute(
                 select(Lot)
                 .where(
-                    Lot.account_id.in_(ids[start : start + 1000]),
+                    in_values(self.session, Lot.account_id, ids[start : start + 1000]),
+                    # Implied by the next (held >= 0), but lets the partial index serve.
+                    Lot.remaining > 0,
                     Lot.remaining > Lot.held,
                     Lot.expires_at.is_not(None),
                     Lot.expires_at <= self.now,
@@ -633,6 +642,16 @@ class LedgerBatch:
                 .order_by(Lot.account_id, Lot.expires_at, Lot.id)
             )
             due.extend(self._lot_from_row(row) for (row,) in rows)
+        # A lot that a hold lapsed just now had nothing free in the database: expire it too.
+        account_ids, seen = set(ids), {lot.id for lot in due}
+        due.extend(
+            lot
+            for lot in self.lots.values()
+            if lot.account_id in account_ids
+            and lot.id not in seen
+            and lot.expires_at is not None
+            and lot.expires_at <= self.now
+        )
         by_account: dict[int, list[LotState]] = {}
         for lot in due:
             if lot.free > 0:
@@ -693,120 +712,89 @@ class LedgerBatch:
 
     async def flush(self) -> None:
         await self._settle()
-        s = self.session
-        if self.txn_rows:
-            await s.execute(insert(LedgerTransaction), self.txn_rows)
-        if self.posting_rows:
-            await s.execute(insert(Posting), self.posting_rows)
-        new_lots = [lot for lot in self.lots.values() if lot.is_new]
-        if new_lots:
-            await s.execute(
-                insert(Lot),
-                [
-                    {
-                        "id": lot.id,
-                        "program_id": self.program.id,
-                        "member_id": lot.member_id,
-                        "account_id": lot.account_id,
-                        "asset": lot.asset,
-                        "transaction_id": lot.transaction_id,
-                        "amount": lot.amount,
-                        "remaining": lot.remaining,
-                        "held": lot.held,
-                        "expired": lot.expired,
-                        "earned_at": lot.earned_at,
-                        "expires_at": lot.expires_at,
-                    }
-                    for lot in new_lots
-                ],
-            )
-        changed_lots = [lot for lot in self.lots.values() if lot.dirty and not lot.is_new]
-        if changed_lots:
-            lots_t = Lot.__table__
-            assert isinstance(lots_t, Table)
-            await s.execute(
-                update(lots_t)
-                .where(lots_t.c.id == bindparam("_id"))
-                .values(
-                    remaining=bindparam("_remaining"),
-                    held=bindparam("_held"),
-                    expired=bindparam("_expired"),
-                ),
-                [
-                    {
-                        "_id": lot.id,
-                        "_remaining": lot.remaining,
-                        "_held": lot.held,
-                        "_expired": lot.expired,
-                    }
-                    for lot in changed_lots
-                ],
-                execution_options={"synchronize_session": False},
-            )
-        if self.allocation_rows:
-            await s.execute(insert(Allocation), self.allocation_rows)
-        new_holds = [h for h in self.holds.values() if h.is_new]
-        if new_holds:
-            await s.execute(
-                insert(Hold),
-                [
-                    {
-                        "id": h.id,
-                        "program_id": self.program.id,
-                        "member_id": h.member_id,
-                        "account_id": h.account_id,
-                        "asset": h.asset,
-                        "amount": h.amount,
-                        "captured": h.captured,
-                        "status": h.status,
-                        "reason": h.reason,
-                        "reference": h.reference,
-                        "expires_at": h.expires_at,
-                        "created_at": h.created_at or self.now,
-                        "resolved_at": h.resolved_at,
-                        "capture_transaction_id": h.capture_transaction_id,
-                    }
-                    for h in new_holds
-                ],
-            )
-        changed_holds = [h for h in self.holds.values() if h.dirty and not h.is_new]
-        if changed_holds:
-            holds_t = Hold.__table__
-            assert isinstance(holds_t, Table)
-            await s.execute(
-                update(holds_t)
-                .where(holds_t.c.id == bindparam("_id"))
-                .values(
-                    status=bindparam("_status"),
-                    captured=bindparam("_captured"),
-                    resolved_at=bindparam("_resolved_at"),
-                    capture_transaction_id=bindparam("_capture_transaction_id"),
-                ),
-                [
-                    {
-                        "_id": h.id,
-                        "_status": h.status,
-                        "_captured": h.captured,
-                        "_resolved_at": h.resolved_at,
-                        "_capture_transaction_id": h.capture_transaction_id,
-                    }
-                    for h in changed_holds
-                ],
-                execution_options={"synchronize_session": False},
-            )
-        dirty_accounts = [a for a in self.accounts.values() if a.dirty]
-        if dirty_accounts:
-            acc_t = Account.__table__
-            assert isinstance(acc_t, Table)
-            await s.execute(
-                update(acc_t)
-                .where(acc_t.c.id == bindparam("_id"))
-                .values(balance=bindparam("_balance"), held=bindparam("_held")),
-                [{"_id": a.id, "_balance": a.balance, "_held": a.held} for a in dirty_accounts],
-                execution_options={"synchronize_session": False},
-            )
-        if self.outbox_rows:
-            await notify.enqueue_rows(s, self.outbox_rows)
+        writes = bulk.Writes()
+        writes.insert(_table(LedgerTransaction), self.txn_rows)
+        writes.insert(_table(Posting), self.posting_rows)
+        writes.insert(
+            _table(Lot),
+            [
+                {
+                    "id": lot.id,
+                    "program_id": self.program.id,
+                    "member_id": lot.member_id,
+                    "account_id": lot.account_id,
+                    "asset": lot.asset,
+                    "transaction_id": lot.transaction_id,
+                    "amount": lot.amount,
+                    "remaining": lot.remaining,
+                    "held": lot.held,
+                    "expired": lot.expired,
+                    "earned_at": lot.earned_at,
+                    "expires_at": lot.expires_at,
+                }
+                for lot in self.lots.values()
+                if lot.is_new
+            ],
+        )
+        writes.update(
+            _table(Lot),
+            "id",
+            [
+                {"id": lot.id, "remaining": lot.remaining, "held": lot.held, "expired": lot.expired}
+                for lot in self.lots.values()
+                if lot.dirty and not lot.is_new
+            ],
+        )
+        writes.insert(_table(Allocation), self.allocation_rows)
+        writes.insert(
+            _table(Hold),
+            [
+                {
+                    "id": h.id,
+                    "program_id": self.program.id,
+                    "member_id": h.member_id,
+                    "account_id": h.account_id,
+                    "asset": h.asset,
+                    "amount": h.amount,
+                    "captured": h.captured,
+                    "status": h.status,
+                    "reason": h.reason,
+                    "reference": h.reference,
+                    "expires_at": h.expires_at,
+                    "created_at": h.created_at or self.now,
+                    "resolved_at": h.resolved_at,
+                    "capture_transaction_id": h.capture_transaction_id,
+                }
+                for h in self.holds.values()
+                if h.is_new
+            ],
+        )
+        writes.update(
+            _table(Hold),
+            "id",
+            [
+                {
+                    "id": h.id,
+                    "status": h.status,
+                    "captured": h.captured,
+                    "resolved_at": h.resolved_at,
+                    "capture_transaction_id": h.capture_transaction_id,
+                }
+                for h in self.holds.values()
+                if h.dirty and not h.is_new
+            ],
+        )
+        writes.update(
+            _table(Account),
+            "id",
+            [
+                {"id": a.id, "balance": a.balance, "held": a.held}
+                for a in self.accounts.values()
+                if a.dirty
+            ],
+        )
+        notify.queue_rows(writes, self.outbox_rows)
+        await writes.run(self.session)
         self._reset()
 
     def _reset(self) -> None:
@@ -822,6 +810,12 @@ class LedgerBatch:
             hold.dirty = False
         for acc in self.accounts.values():
             acc.dirty = False
+
+
+def _table(model: Any) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 async def reversed_so_far(session: AsyncSession, program_id: str, txn_id: uuid.UUID) -> int:

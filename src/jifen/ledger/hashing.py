@@ -6,12 +6,13 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
 def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds")
+    # Always in UTC: the database gives instants back in UTC whatever offset they came with.
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _opt(value: Any) -> Any:

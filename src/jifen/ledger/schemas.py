@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -48,7 +48,7 @@ class CreditIn(_In):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("must include a time zone offset")
-        return value
+        return value.astimezone(UTC) if value is not None else None
 
 
 class DebitIn(_In):

@@ -7,7 +7,6 @@ idempotency key whose first outcome, success or failure, is stored with the chan
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -30,7 +29,7 @@ from jifen.errors import (
 )
 from jifen.kit import idempotency as idem
 from jifen.kit.idempotency import Outcome
-from jifen.kit.sql import insert_ignore
+from jifen.kit.sql import in_values, insert_ignore
 from jifen.ledger import expiry
 from jifen.ledger.engine import AccountState, HoldState, LedgerBatch, reversed_so_far
 from jifen.ledger.hashing import genesis_hash
@@ -173,16 +172,7 @@ async def _resolve_members(
     now: datetime,
 ) -> dict[str, MemberRef]:
     """Members by external id; missing ones are created when ``create`` and left out otherwise."""
-    if create:
-        return await members.resolve(session, ctx.id, external_ids, create=True, now=now)
-    try:
-        return await members.resolve(session, ctx.id, external_ids, create=False, now=now)
-    except NotFound:
-        found: dict[str, MemberRef] = {}
-        for ext in set(external_ids):
-            with contextlib.suppress(NotFound):
-                found.update(await members.resolve(session, ctx.id, [ext], create=False, now=now))
-        return found
+    return await members.resolve_known(session, ctx.id, external_ids, create=create, now=now)
 
 
 def _member_missing(external_id: str) -> Outcome:
@@ -254,7 +244,7 @@ async def _frozen(session: AsyncSession, refs: Sequence[MemberRef]) -> set[int]:
     if not ids:
         return set()
     rows = await session.scalars(
-        select(Member.id).where(Member.id.in_(ids), Member.status == "frozen")
+        select(Member.id).where(in_values(session, Member.id, ids), Member.status == "frozen")
     )
     return set(rows.all())
 
@@ -282,7 +272,9 @@ async def credit(
             elif it.occurred_at is not None and it.occurred_at > now + FUTURE_TOLERANCE:
                 out[i] = Outcome.from_error(
                     InvalidInput(
-                        "occurred_at is in the future", code="occurred_in_future", field="occurred_at"
+                        "occurred_at is in the future",
+                        code="occurred_in_future",
+                        field="occurred_at",
                     )
                 )
             elif it.expires_at is not None and it.expires_at <= now:
@@ -871,6 +863,7 @@ async def adjust(
         await batch.lock(refs.values(), [item.asset])
         acc = batch.account(refs[item.member].id, item.asset)
         counter = await batch.system_account("adjustment", item.asset)
+        lot_expiry: datetime | None = None
         if item.amount > 0:
             lot_expiry = item.expires_at
             if lot_expiry is None and assets[item.asset].expires:
@@ -916,7 +909,7 @@ async def adjust(
             after={"asset": item.asset, "balance": acc.balance, "transaction_id": str(row["id"])},
             reason=item.reason,
         )
-        return {0: Outcome(201, _txn_out(row, acc))}
+        return {0: Outcome(201, _txn_out(row, acc, lot_expires_at=lot_expiry))}
 
     return await _run_single(session, ctx, "ledger.adjust", item, now, apply)
 
@@ -997,6 +990,7 @@ async def expire_due(
         .join(Lot, Lot.member_id == Member.id)
         .where(
             Lot.program_id == ctx.id,
+            Lot.remaining > 0,  # implied by the next; lets the partial index ix_lots_due serve
             Lot.remaining > Lot.held,
             Lot.expires_at.is_not(None),
             Lot.expires_at <= now,

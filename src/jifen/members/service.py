@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.errors import NotFound
-from jifen.kit.sql import insert_ignore
+from jifen.kit.sql import in_values, insert_ignore
 from jifen.members.models import Member
 from jifen.members.schemas import MemberOut, MemberUpsert
 
@@ -132,6 +132,24 @@ async def resolve(
     return found
 
 
+async def resolve_known(
+    session: AsyncSession,
+    program_id: str,
+    external_ids: Iterable[str],
+    *,
+    create: bool,
+    now: datetime,
+) -> dict[str, MemberRef]:
+    """Like ``resolve``, but unknown ids (when not created) are left out instead of raising."""
+    wanted = sorted(set(external_ids))
+    found = await _lookup(session, program_id, wanted)
+    missing = [e for e in wanted if e not in found]
+    if missing and create:
+        await _insert_missing(session, program_id, missing, now=now)
+        found.update(await _lookup(session, program_id, missing))
+    return found
+
+
 async def _lookup(
     session: AsyncSession, program_id: str, external_ids: Sequence[str]
 ) -> dict[str, MemberRef]:
@@ -140,7 +158,7 @@ async def _lookup(
         chunk = external_ids[start : start + 1000]
         rows = await session.execute(
             select(Member.id, Member.external_id).where(
-                Member.program_id == program_id, Member.external_id.in_(chunk)
+                Member.program_id == program_id, in_values(session, Member.external_id, chunk)
             )
         )
         for member_id, external_id in rows:

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.kit import bulk
 from jifen.kit.ids import uuid7
 from jifen.notify.models import OutboxMessage
 
@@ -29,5 +30,16 @@ def message_row(
     }
 
 
+def _table() -> Table:
+    table = OutboxMessage.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 async def enqueue_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    await session.execute(insert(OutboxMessage), list(rows))
+    await bulk.insert_rows(session, _table(), rows)
+
+
+def queue_rows(writes: bulk.Writes, rows: Sequence[dict[str, Any]]) -> None:
+    """Add the rows to writes that their owner runs with its own (in the same transaction)."""
+    writes.insert(_table(), rows)

@@ -1,0 +1,218 @@
+"""Bulk writes: one statement per table whatever the number of rows.
+
+On PostgreSQL, row sets of ``COPY_MIN_ROWS`` or more go in with ``COPY`` and are updated with one
+``UPDATE ... FROM unnest(...)``, both on the session's own psycopg connection (so inside its
+transaction); psycopg's ``executemany`` would send one ``INSERT``/``UPDATE`` per row, which costs
+the server and the client several times more. Smaller sets and SQLite use ``executemany``.
+Values are converted as SQLAlchemy would bind them, and driver errors are raised as SQLAlchemy's
+(``IntegrityError`` and so on, ``orig`` carrying the SQLSTATE), so callers see no difference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import JSON, Table, bindparam, insert, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from jifen.db.engine import is_postgres
+
+# Below this, a pipelined executemany costs about the same and keeps one code path.
+COPY_MIN_ROWS = 20
+
+_PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+Converter = Callable[[Any], Any] | None
+
+
+def _converter(type_: TypeEngine[Any]) -> Converter:
+    """What SQLAlchemy does to a value of this type before handing it to psycopg."""
+    if isinstance(type_, TypeDecorator):
+        process = type_.process_bind_param
+        return lambda value: process(value, _PG_DIALECT)
+    if isinstance(type_, JSON):
+        # SQLAlchemy's default serializer; None becomes JSON null (``none_as_null`` is off).
+        return json.dumps
+    return None
+
+
+class _RowConverter:
+    """Turns row dicts into value lists in ``columns`` order, converting where a type asks.
+
+    The rows of a batch share timestamps (its ``now``), so each is converted once.
+    """
+
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        self._columns = list(columns)
+        self._convert = [
+            (i, f)
+            for i, name in enumerate(columns)
+            if (f := _converter(table.c[name].type)) is not None
+        ]
+        self._seen: dict[tuple[int, datetime], Any] = {}
+
+    def __call__(self, row: dict[str, Any]) -> list[Any]:
+        values = [row[c] for c in self._columns]
+        for i, f in self._convert:
+            value = values[i]
+            if isinstance(value, datetime):
+                key = (i, value)
+                if key not in self._seen:
+                    self._seen[key] = f(value)
+                values[i] = self._seen[key]
+            else:
+                values[i] = f(value)
+        return values
+
+
+async def _driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)
+    return driver
+
+
+def _reraise(statement: str, exc: psycopg.Error) -> StatementError:
+    return DBAPIError.instance(statement, None, exc, psycopg.Error)
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table``."""
+    if not rows:
+        return
+    if len(rows) < COPY_MIN_ROWS or not is_postgres(session):
+        await session.execute(insert(table), list(rows))
+        return
+    columns = list(rows[0])
+    convert = _RowConverter(table, columns)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    driver = await _driver_connection(session)
+    try:
+        async with driver.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                await copy.write_row(convert(row))
+    except psycopg.Error as exc:
+        raise _reraise(statement.as_string(driver), exc) from exc
+
+
+async def update_rows(
+    session: AsyncSession, table: Table, key: str, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Set the other columns of each row (dicts with the same keys) where ``key`` matches."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    values = [c for c in columns if c != key]
+    if len(rows) < COPY_MIN_ROWS or not is_postgres(session):
+        await session.execute(
+            update(table)
+            .where(table.c[key] == bindparam(f"_{key}"))
+            .values({c: bindparam(f"_{c}") for c in values}),
+            [{f"_{c}": v for c, v in row.items()} for row in rows],
+            execution_options={"synchronize_session": False},
+        )
+        return
+    convert = _RowConverter(table, columns)
+    arrays: list[list[Any]] = [[] for _ in columns]
+    for row in rows:
+        for array, value in zip(arrays, convert(row), strict=True):
+            array.append(value)
+    statement = sql.SQL(
+        "UPDATE {t} AS t SET {sets} FROM unnest({arrays}) AS v({cols}) WHERE {match}"
+    ).format(
+        t=sql.Identifier(table.name),
+        sets=sql.SQL(", ").join(sql.SQL("{c} = v.{c}").format(c=sql.Identifier(c)) for c in values),
+        arrays=sql.SQL(", ").join(
+            sql.SQL("%s::" + table.c[c].type.compile(dialect=_PG_DIALECT) + "[]") for c in columns
+        ),
+        cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        match=sql.SQL("t.{k} = v.{k}").format(k=sql.Identifier(key)),
+    )
+    driver = await _driver_connection(session)
+    try:
+        async with driver.cursor() as cur:
+            await cur.execute(statement, arrays)
+    except psycopg.Error as exc:
+        raise _reraise(statement.as_string(driver), exc) from exc
+
+
+@dataclass
+class Writes:
+    """Inserts and updates queued to go to the database together.
+
+    On PostgreSQL the large row sets go first (``COPY``, ``UPDATE ... FROM unnest``), then every
+    small one in one pipeline: a single round trip however many tables a transaction touches.
+    The caller must not read in between (nothing here does); errors are raised at ``run``.
+    """
+
+    _ops: list[tuple[Table, str | None, Sequence[dict[str, Any]]]] = field(default_factory=list)
+
+    def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self._ops.append((table, None, rows))
+
+    def update(self, table: Table, key: str, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self._ops.append((table, key, rows))
+
+    async def run(self, session: AsyncSession) -> None:
+        ops, self._ops = self._ops, []
+        small = []
+        for table, key, rows in ops:
+            if len(rows) < COPY_MIN_ROWS and is_postgres(session):
+                small.append((table, key, rows))
+            elif key is None:
+                await insert_rows(session, table, rows)
+            else:
+                await update_rows(session, table, key, rows)
+        if not small:
+            return
+        driver = await _driver_connection(session)
+        statement: sql.SQL | sql.Composed = sql.SQL("(pipeline)")
+        try:
+            async with driver.pipeline(), driver.cursor() as cur:
+                for table, key, rows in small:
+                    columns = list(rows[0])
+                    convert = _RowConverter(table, columns)
+                    params = [convert(row) for row in rows]
+                    if key is None:
+                        statement = _insert_statement(table, columns)
+                    else:
+                        statement = _update_statement(table, key, columns)
+                        # The key's value moves to the end, for the WHERE clause.
+                        i = columns.index(key)
+                        params = [[*p[:i], *p[i + 1 :], p[i]] for p in params]
+                    await cur.executemany(statement, params)
+        except psycopg.Error as exc:
+            raise _reraise(statement.as_string(driver), exc) from exc
+
+
+def _insert_statement(table: Table, columns: Sequence[str]) -> sql.Composed:
+    return sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier(table.name),
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+    )
+
+
+def _update_statement(table: Table, key: str, columns: Sequence[str]) -> sql.Composed:
+    """``UPDATE t SET a = %s, b = %s WHERE key = %s``: the key's value comes last."""
+    return sql.SQL("UPDATE {} SET {} WHERE {} = %s").format(
+        sql.Identifier(table.name),
+        sql.SQL(", ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns if c != key
+        ),
+        sql.Identifier(key),
+    )
