@@ -20,13 +20,17 @@ from sqlalchemy import text
 from jifen import __version__
 from jifen.api import problems
 from jifen.api.deps import Db
+from jifen.campaigns.endpoints import router as campaigns_router
 from jifen.clock import Clock, SystemClock
 from jifen.config import Settings, get_settings
 from jifen.db.engine import make_engine, make_sessionmaker
+from jifen.events.endpoints import router as events_router
+from jifen.experiments.endpoints import router as experiments_router
 from jifen.jobs.runner import run_all
 from jifen.ledger.endpoints import router as ledger_router
 from jifen.members.endpoints import router as members_router
 from jifen.programs.endpoints import router as programs_router
+from jifen.rules.endpoints import router as rules_router
 
 log = structlog.get_logger("jifen.api")
 
@@ -74,6 +78,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(programs_router)
     app.include_router(members_router)
     app.include_router(ledger_router)
+    app.include_router(events_router)
+    app.include_router(rules_router)
+    app.include_router(campaigns_router)
+    app.include_router(experiments_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.middleware("http")

@@ -1,5 +1,8 @@
 """Imports every table so that Alembic and the tests see the whole schema."""
 
+from jifen.campaigns.models import Budget, BudgetDefinition, Campaign
+from jifen.events.models import Event
+from jifen.experiments.models import Assignment, Experiment
 from jifen.kit.db import Base
 from jifen.kit.idempotency_models import IdempotencyRecord
 from jifen.ledger.models import (
@@ -15,21 +18,31 @@ from jifen.ledger.models import (
 from jifen.members.models import Member
 from jifen.notify.models import OutboxMessage
 from jifen.programs.models import ApiKey, AuditEntry, Program
+from jifen.rules.models import Counter, PendingReward, RuleVersion
 
 __all__ = [
     "Account",
     "Allocation",
     "ApiKey",
     "Asset",
+    "Assignment",
     "AuditEntry",
     "Base",
+    "Budget",
+    "BudgetDefinition",
+    "Campaign",
     "ChainHead",
+    "Counter",
+    "Event",
+    "Experiment",
     "Hold",
     "IdempotencyRecord",
     "LedgerTransaction",
     "Lot",
     "Member",
     "OutboxMessage",
+    "PendingReward",
     "Posting",
     "Program",
+    "RuleVersion",
 ]

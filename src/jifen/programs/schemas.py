@@ -57,6 +57,9 @@ class ProgramSettings(BaseModel):
     hold_timeout_seconds: int = Field(default=900, ge=1, le=30 * 24 * 3600)
     # Events and credits for an unknown member create it instead of failing.
     auto_create_members: bool = True
+    # Events older than this are refused (``event_too_old``): late events inside it are
+    # evaluated at their occurred_at, older ones would rewrite closed periods.
+    max_event_age_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("timezone")
     @classmethod

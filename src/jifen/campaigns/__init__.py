@@ -1,0 +1,1 @@
+"""Campaigns (time-boxed multipliers for an audience) and budgets with a hard stop."""

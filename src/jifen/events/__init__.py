@@ -1,0 +1,1 @@
+"""Member events: ingestion (one or batches), storage for audit, explanation and dry-run."""

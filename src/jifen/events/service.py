@@ -1,0 +1,700 @@
+"""Event ingestion: store, evaluate the rules, pay through the ledger, all in one transaction.
+
+For a batch: replays are answered from the stored events; members are locked (id order), then
+budgets, then ledger accounts, so concurrent batches never deadlock and a budget is never
+overspent; counters are read once and written once; credits go to the ledger as one batch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.campaigns import service as campaigns
+from jifen.db.engine import is_postgres
+from jifen.errors import InvalidInput, JifenError, NotFound
+from jifen.events.models import Event
+from jifen.events.schemas import (
+    EventIn,
+    EventResult,
+    PostingCaused,
+    ReversalCaused,
+    ReviewCaused,
+    SkipOut,
+)
+from jifen.experiments import service as experiments
+from jifen.kit import bulk
+from jifen.kit import idempotency as idem
+from jifen.kit.periods import WINDOWS, period_key, period_keys
+from jifen.kit.sql import insert_ignore
+from jifen.ledger import service as ledger
+from jifen.ledger.models import LedgerTransaction
+from jifen.ledger.schemas import CreditIn, ReverseIn
+from jifen.members import service as members
+from jifen.members.models import Member
+from jifen.members.service import MemberRef
+from jifen.programs.context import ProgramContext
+from jifen.rules import service as rules
+from jifen.rules.evaluator import (
+    PROGRAM_WIDE,
+    EvalState,
+    Evaluator,
+    EventView,
+    MemberView,
+    Payout,
+    RuleVersionView,
+    needs_streak,
+    needs_subject_counts,
+    subject_counter,
+)
+from jifen.rules.models import Counter, PendingReward
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+# What an event's subject is, per type: the order of a purchase, the invitee of an invite.
+SUBJECT_ATTRIBUTE = {
+    "purchase": "order_id",
+    "refund": "order_id",
+    "invite_accepted": "invitee",
+    "report_violation": "violation_id",
+}
+STREAK_DAYS = 400
+
+
+def member_tier(member: Member) -> str:
+    """The member's tier name for multipliers and audiences (set by the tiers module)."""
+    tier = (member.attributes or {}).get("tier", "")
+    return tier if isinstance(tier, str) else ""
+
+
+def member_view(member: Member) -> MemberView:
+    return MemberView(
+        id=member.id,
+        external_id=member.external_id,
+        tier=member_tier(member),
+        tags=list(member.tags or []),
+        region=member.region or "",
+        joined_at=member.joined_at,
+        attributes=dict(member.attributes or {}),
+        name=member.name or "",
+        birthday=member.birthday.isoformat() if member.birthday else "",
+        locale=member.locale,
+        consent=dict(member.consent or {}),
+    )
+
+
+def _subject(event: EventIn) -> str | None:
+    """``attributes.subject`` when sent, else the type's usual attribute (see SUBJECT_ATTRIBUTE)."""
+    value = event.attributes.get("subject")
+    if value is None:
+        attr = SUBJECT_ATTRIBUTE.get(event.type)
+        value = event.attributes.get(attr) if attr else None
+    return str(value)[:200] if value is not None and not isinstance(value, dict | list) else None
+
+
+@dataclass
+class _Pending:
+    index: int
+    event: EventIn
+    hash: str
+    member: MemberRef | None = None
+    view: EventView | None = None
+    result: EventResult | None = None
+    payouts: list[Payout] = field(default_factory=list)
+
+
+async def ingest(
+    session: AsyncSession, ctx: ProgramContext, events: Sequence[EventIn], *, now: datetime
+) -> list[EventResult]:
+    """Ingest a batch of events; one result per event, in order."""
+    pend = [
+        _Pending(i, e, idem.request_hash("event", e.model_dump(mode="json")))
+        for i, e in enumerate(events)
+    ]
+    results: dict[int, EventResult] = {}
+    stored = await _stored(session, ctx.id, [p.event.client_id for p in pend])
+    first_seen: dict[str, _Pending] = {}
+    todo: list[_Pending] = []
+    for p in pend:
+        e = p.event
+        prior = stored.get(e.client_id)
+        if prior is not None:
+            results[p.index] = _replay(e, prior, p.hash)
+        elif e.client_id in first_seen:
+            continue  # answered after the first one is processed
+        else:
+            first_seen[e.client_id] = p
+            error = _refusal(ctx, e, now)
+            if error is not None:
+                results[p.index] = _refused(e, error)
+            else:
+                todo.append(p)
+    if todo:
+        await _process(session, ctx, todo, now)
+        for p in todo:
+            assert p.result is not None
+            results[p.index] = p.result
+    for p in pend:
+        if p.index not in results:
+            first = first_seen[p.event.client_id]
+            first_result = results[first.index]
+            if first.hash != p.hash:
+                results[p.index] = _refused(p.event, idem.replay_conflict(p.event.client_id).body)
+            else:
+                results[p.index] = (
+                    first_result.model_copy(update={"status": "duplicate"})
+                    if first_result.status == "processed"
+                    else first_result
+                )
+    return [results[i] for i in range(len(pend))]
+
+
+def _refusal(ctx: ProgramContext, e: EventIn, now: datetime) -> dict[str, Any] | None:
+    if e.occurred_at > now + FUTURE_TOLERANCE:
+        return InvalidInput(
+            "occurred_at is in the future", code="occurred_in_future", field="occurred_at"
+        ).to_problem()
+    limit = timedelta(days=ctx.settings.max_event_age_days)
+    if now - e.occurred_at > limit:
+        return InvalidInput(
+            f"the event is older than the program's limit of {ctx.settings.max_event_age_days} days",
+            code="event_too_old",
+            field="occurred_at",
+        ).to_problem()
+    return None
+
+
+def _refused(e: EventIn, problem: dict[str, Any]) -> EventResult:
+    return EventResult(
+        client_id=e.client_id, status="refused", type=e.type, member=e.member, error=problem
+    )
+
+
+def _replay(e: EventIn, prior: Event, h: str) -> EventResult:
+    if prior.request_hash != h:
+        return _refused(e, idem.replay_conflict(e.client_id).body)
+    result = EventResult.model_validate(
+        {**prior.result, "status": "duplicate", "event_id": prior.id}
+    )
+    return result
+
+
+async def explanation_of(
+    session: AsyncSession, program_id: str, txn: LedgerTransaction
+) -> dict[str, Any] | None:
+    """The explanation stored with the event whose rule payout is this transaction."""
+    key = txn.idempotency_key or ""
+    if not key.startswith("evt:"):
+        return None
+    client_id = key[4:].rsplit(":", 2)[0]
+    event = (
+        await session.scalars(
+            select(Event).where(Event.program_id == program_id, Event.client_id == client_id)
+        )
+    ).first()
+    if event is None:
+        return None
+    for posting in (event.result or {}).get("postings", []):
+        if posting.get("transaction_id") == str(txn.id):
+            explanation: dict[str, Any] = posting.get("explanation") or {}
+            return explanation
+    return None
+
+
+async def _event_ids(
+    session: AsyncSession, program_id: str, client_ids: Sequence[str]
+) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for start in range(0, len(client_ids), 1000):
+        rows = await session.execute(
+            select(Event.client_id, Event.id).where(
+                Event.program_id == program_id,
+                Event.client_id.in_(client_ids[start : start + 1000]),
+            )
+        )
+        out.update(dict(rows.tuples().all()))
+    return out
+
+
+async def _stored(
+    session: AsyncSession, program_id: str, client_ids: Sequence[str]
+) -> dict[str, Event]:
+    out: dict[str, Event] = {}
+    ids = sorted(set(client_ids))
+    for start in range(0, len(ids), 1000):
+        for row in await session.scalars(
+            select(Event).where(
+                Event.program_id == program_id, Event.client_id.in_(ids[start : start + 1000])
+            )
+        ):
+            out[row.client_id] = row
+    return out
+
+
+async def _lock_members(
+    session: AsyncSession, program_id: str, ids: Sequence[int]
+) -> dict[int, Member]:
+    out: dict[int, Member] = {}
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), 1000):
+        stmt = (
+            select(Member)
+            .where(Member.program_id == program_id, Member.id.in_(ordered[start : start + 1000]))
+            .order_by(Member.id)
+        )
+        if is_postgres(session):
+            stmt = stmt.with_for_update()
+        for m in await session.scalars(stmt):
+            out[m.id] = m
+    return out
+
+
+async def _process(
+    session: AsyncSession, ctx: ProgramContext, todo: list[_Pending], now: datetime
+) -> None:
+    tz = ctx.settings.timezone
+    refs = await members.resolve_known(
+        session,
+        ctx.id,
+        [p.event.member for p in todo],
+        create=ctx.settings.auto_create_members,
+        now=now,
+    )
+    live: list[_Pending] = []
+    for p in todo:
+        ref = refs.get(p.event.member)
+        if ref is None:
+            p.result = _refused(
+                p.event,
+                NotFound(
+                    f"member {p.event.member!r} not found", code="member_not_found", field="member"
+                ).to_problem(),
+            )
+        else:
+            p.member = ref
+            live.append(p)
+    if not live:
+        return
+    locked = await _lock_members(session, ctx.id, [p.member.id for p in live if p.member])
+    for p in live:
+        assert p.member is not None
+        e = p.event
+        p.view = EventView(
+            client_id=e.client_id,
+            type=e.type,
+            member=member_view(locked[p.member.id]),
+            occurred_at=e.occurred_at,
+            attributes=e.attributes,
+            subject=_subject(e),
+        )
+    types = sorted({p.event.type for p in live})
+    versions = await rules.load_views(session, ctx.id, types)
+    start = min(p.event.occurred_at for p in live)
+    end = max(p.event.occurred_at for p in live)
+    active_campaigns = await campaigns.campaigns_between(session, ctx.id, start, end)
+    state = EvalState()
+    state.budget_specs = await campaigns.budget_specs(session, ctx.id)
+    exp_ids = {v.definition.experiment.id for v in versions if v.definition.experiment}
+    state.groups = await experiments.groups_for(
+        session, ctx.id, exp_ids, [p.member for p in live if p.member], now=now
+    )
+    await _load_counters(session, ctx, state, live, versions)
+    if needs_streak(versions):
+        await _load_active_days(session, ctx, state, live)
+    if needs_subject_counts(versions):
+        await _lock_subject_counters(session, ctx.id, state, live, now=now)
+    wanted_budgets: list[tuple[str, datetime]] = []
+    for p in live:
+        for v in versions:
+            if v.definition.trigger == p.event.type and v.definition.budget:
+                wanted_budgets.append((v.definition.budget, p.event.occurred_at))
+        for c in active_campaigns:
+            if c.budget:
+                wanted_budgets.append((c.budget, p.event.occurred_at))
+    state.budgets = await campaigns.lock_budgets(
+        session, ctx.id, state.budget_specs, wanted_budgets, tz=tz, now=now
+    )
+    evaluator = Evaluator(
+        timezone=tz,
+        rounding=ctx.settings.rounding,
+        versions=versions,
+        campaigns=active_campaigns,
+        state=state,
+    )
+    skipped: dict[int, list[SkipOut]] = {}
+    for p in sorted(live, key=lambda x: (x.event.occurred_at, x.index)):
+        assert p.view is not None
+        ev = evaluator.evaluate(p.view)
+        p.payouts = ev.payouts
+        skipped[p.index] = [
+            SkipOut(rule_id=s.rule_id, reason=s.reason, detail=s.detail) for s in ev.skipped
+        ]
+        if not any(v.definition.trigger == p.event.type for v in versions):
+            skipped[p.index].append(SkipOut(rule_id=None, reason="no_rule"))
+    # Pay through the ledger in one batch.
+    credits: list[CreditIn] = []
+    owners: list[tuple[_Pending, Payout]] = []
+    for p in live:
+        for payout in p.payouts:
+            if payout.review:
+                continue
+            rule_name = payout.rule_id
+            credits.append(
+                CreditIn(
+                    idempotency_key=f"evt:{p.event.client_id}:{payout.rule_id}:{payout.effect_index}",
+                    member=p.event.member,
+                    asset=payout.asset,
+                    amount=payout.amount,
+                    reason=f"{p.event.type}: {rule_name}",
+                    reference=_subject(p.event) or p.event.client_id,
+                    # UTC: the ledger hashes occurred_at as given but reads it back in UTC.
+                    occurred_at=min(p.event.occurred_at, now).astimezone(UTC),
+                    expires_at=payout.expires_at
+                    if payout.expires_at and payout.expires_at > now
+                    else None,
+                    rule_id=payout.rule_id,
+                    rule_version=payout.rule_version,
+                    campaign_id=payout.campaign_id,
+                )
+            )
+            owners.append((p, payout))
+    outcomes = await ledger.credit(session, ctx, credits, now=now) if credits else []
+    caused: dict[int, list[PostingCaused]] = {}
+    for (p, payout), outcome in zip(owners, outcomes, strict=True):
+        if not outcome.ok:
+            raise RuntimeError(f"ledger refused a rule payout: {outcome.body}")
+        caused.setdefault(p.index, []).append(
+            PostingCaused(
+                transaction_id=outcome.body["id"],
+                rule_id=payout.rule_id,
+                rule_version=payout.rule_version,
+                asset=payout.asset,
+                amount=payout.amount,
+                campaign_id=payout.campaign_id,
+                explanation=payout.explanation,
+            )
+        )
+    # Reviews, reversals, counters and budgets; then each event is stored once, with its result.
+    reviews: dict[int, list[ReviewCaused]] = {}
+    held = [
+        (p, payout) for p in live if p.member is not None for payout in p.payouts if payout.review
+    ]
+    if held:
+        inserted = await session.execute(
+            insert(PendingReward).returning(PendingReward.id, sort_by_parameter_order=True),
+            [
+                {
+                    "program_id": ctx.id,
+                    "member_id": p.member.id if p.member else 0,
+                    "event_client_id": p.event.client_id,
+                    "rule_id": payout.rule_id,
+                    "rule_version": payout.rule_version,
+                    "effect_index": payout.effect_index,
+                    "asset": payout.asset,
+                    "amount": payout.amount,
+                    "explanation": payout.explanation,
+                    "status": "pending",
+                    "created_at": now,
+                }
+                for p, payout in held
+            ],
+        )
+        for (p, payout), (review_id,) in zip(held, inserted.all(), strict=True):
+            reviews.setdefault(p.index, []).append(
+                ReviewCaused(
+                    id=review_id, rule_id=payout.rule_id, asset=payout.asset, amount=payout.amount
+                )
+            )
+    reversals: dict[int, list[ReversalCaused]] = {}
+    for p in sorted(live, key=lambda x: (x.event.occurred_at, x.index)):
+        if p.event.type in ("refund", "member_left"):
+            reversals[p.index] = await _reverse_for(session, ctx, p, now, batch=live, caused=caused)
+    await write_counters(session, ctx.id, state)
+    await campaigns.write_budgets(session, state.budgets.values(), now=now)
+    for p in live:
+        p.result = EventResult(
+            client_id=p.event.client_id,
+            status="processed",
+            type=p.event.type,
+            member=p.event.member,
+            postings=caused.get(p.index, []),
+            reviews=reviews.get(p.index, []),
+            reversals=reversals.get(p.index, []),
+            skipped=skipped.get(p.index, []),
+        )
+    rows = [
+        {
+            "program_id": ctx.id,
+            "client_id": p.event.client_id,
+            "type": p.event.type,
+            "member_id": p.member.id if p.member else 0,
+            "subject": _subject(p.event),
+            "occurred_at": p.event.occurred_at,
+            "received_at": now,
+            "attributes": p.event.attributes,
+            "request_hash": p.hash,
+            "result": p.result.model_dump(mode="json", exclude={"event_id", "status"})
+            if p.result
+            else {},
+        }
+        for p in live
+    ]
+    # Core executemany (one multi-row statement per chunk), then the ids in one query.
+    await session.execute(insert(Event), rows)
+    ids = await _event_ids(session, ctx.id, [p.event.client_id for p in live])
+    for p in live:
+        assert p.result is not None
+        p.result.event_id = ids[p.event.client_id]
+
+
+async def write_counters(session: AsyncSession, program_id: str, state: EvalState) -> None:
+    """Counters changed by this batch: existing rows updated by id, new rows inserted, each in
+    one statement. The batch holds its members' locks, so nobody else writes these rows."""
+    table = Counter.__table__
+    assert isinstance(table, Table)
+    updates = []
+    inserts = []
+    for key in sorted(state.touched):
+        count, amount = state.counters[key]
+        counter_id = state.counter_ids.get(key)
+        if counter_id is not None:
+            updates.append({"id": counter_id, "count": count, "amount": amount})
+        else:
+            member_id, name, period = key
+            inserts.append(
+                {
+                    "program_id": program_id,
+                    "member_id": member_id,
+                    "name": name,
+                    "period": period,
+                    "count": count,
+                    "amount": amount,
+                }
+            )
+    writes = bulk.Writes()
+    writes.update(table, "id", updates)
+    writes.insert(table, inserts)
+    await writes.run(session)
+
+
+async def _lock_subject_counters(
+    session: AsyncSession,
+    program_id: str,
+    state: EvalState,
+    live: Sequence[_Pending],
+    *,
+    now: datetime,
+) -> None:
+    """Lock the program-wide counters of the batch's subjects (e.g. "first reporter of this
+    violation"), so two members reporting at once cannot both be first."""
+    names = sorted(
+        {subject_counter(p.event.type, s) for p in live if (s := _subject(p.event)) is not None}
+    )
+    if not names:
+        return
+    await session.execute(
+        insert_ignore(session, Counter),
+        [
+            {
+                "program_id": program_id,
+                "member_id": PROGRAM_WIDE,
+                "name": n,
+                "period": "all",
+                "count": 0,
+                "amount": 0,
+            }
+            for n in names
+        ],
+    )
+    stmt = (
+        select(Counter.id, Counter.name, Counter.count, Counter.amount)
+        .where(
+            Counter.program_id == program_id,
+            Counter.member_id == PROGRAM_WIDE,
+            Counter.name.in_(names),
+            Counter.period == "all",
+        )
+        .order_by(Counter.id)
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update()
+    for counter_id, name, count, amount in await session.execute(stmt):
+        state.counters[(PROGRAM_WIDE, name, "all")] = [count, amount]
+        state.counter_ids[(PROGRAM_WIDE, name, "all")] = counter_id
+
+
+async def _load_counters(
+    session: AsyncSession,
+    ctx: ProgramContext,
+    state: EvalState,
+    live: Sequence[_Pending],
+    versions: Sequence[RuleVersionView],
+) -> None:
+    names = {f"evt:{p.event.type}" for p in live}
+    for v in versions:
+        names.add(f"rule:{v.definition.id}")
+        for e in v.definition.effects:
+            names.add(f"paid:{v.definition.id}:{e.asset}")
+    periods: set[str] = set()
+    for p in live:
+        periods.update(period_keys(p.event.occurred_at, ctx.settings.timezone).values())
+    member_ids = sorted({p.member.id for p in live if p.member})
+    for start in range(0, len(member_ids), 500):
+        rows = await session.execute(
+            select(
+                Counter.id,
+                Counter.member_id,
+                Counter.name,
+                Counter.period,
+                Counter.count,
+                Counter.amount,
+            ).where(
+                Counter.program_id == ctx.id,
+                Counter.member_id.in_(member_ids[start : start + 500]),
+                Counter.name.in_(sorted(names)),
+                Counter.period.in_(sorted(periods)),
+            )
+        )
+        for counter_id, mid, name, period, count, amount in rows:
+            state.counters[(mid, name, period)] = [count, amount]
+            state.counter_ids[(mid, name, period)] = counter_id
+
+
+async def _load_active_days(
+    session: AsyncSession, ctx: ProgramContext, state: EvalState, live: Sequence[_Pending]
+) -> None:
+    from jifen.clock import local_date
+
+    for p in live:
+        assert p.member is not None
+        key = (p.member.id, p.event.type)
+        if key in state.active_days:
+            continue
+        day = local_date(p.event.occurred_at, ctx.settings.timezone)
+        since = period_key("day", day - timedelta(days=STREAK_DAYS))
+        rows = await session.scalars(
+            select(Counter.period).where(
+                Counter.program_id == ctx.id,
+                Counter.member_id == p.member.id,
+                Counter.name == f"evt:{p.event.type}",
+                Counter.period >= since,
+                Counter.period <= period_key("day", day),
+                Counter.count > 0,
+            )
+        )
+        from datetime import date
+
+        state.active_days[key] = {date.fromisoformat(r[2:]) for r in rows if r.startswith("d:")}
+
+
+async def _reverse_for(
+    session: AsyncSession,
+    ctx: ProgramContext,
+    p: _Pending,
+    now: datetime,
+    *,
+    batch: Sequence[_Pending],
+    caused: dict[int, list[PostingCaused]],
+) -> list[ReversalCaused]:
+    """Claw back what earlier events paid: a refund proportionally, a member leaving in full.
+
+    The earlier events may be stored already or sit earlier in this same batch.
+    """
+    e = p.event
+    wanted_type = "purchase" if e.type == "refund" else "invite_accepted"
+    subject = str(e.attributes.get("order_id")) if e.type == "refund" else e.member
+    if e.type == "refund" and e.attributes.get("order_id") is None:
+        return []
+    # (event attributes, transaction ids it caused) for each original event.
+    originals: list[tuple[dict[str, Any], list[str]]] = []
+    for orig in await session.scalars(
+        select(Event).where(
+            Event.program_id == ctx.id, Event.type == wanted_type, Event.subject == subject
+        )
+    ):
+        originals.append(
+            (
+                orig.attributes,
+                [x["transaction_id"] for x in (orig.result or {}).get("postings", [])],
+            )
+        )
+    earlier = [q for q in batch if (q.event.occurred_at, q.index) < (e.occurred_at, p.index)]
+    for q in earlier:
+        if q.event.type == wanted_type and _subject(q.event) == subject:
+            originals.append(
+                (q.event.attributes, [x.transaction_id for x in caused.get(q.index, [])])
+            )
+    refunded = 0
+    if e.type == "refund":
+        refunded = _int(e.attributes.get("refund_amount"))
+        refunded += sum(
+            _int(r.attributes.get("refund_amount"))
+            for r in await session.scalars(
+                select(Event).where(
+                    Event.program_id == ctx.id, Event.type == "refund", Event.subject == subject
+                )
+            )
+        )
+        refunded += sum(
+            _int(q.event.attributes.get("refund_amount"))
+            for q in earlier
+            if q.event.type == "refund" and _subject(q.event) == subject
+        )
+    out: list[ReversalCaused] = []
+    for attributes, txn_ids in originals:
+        # The share to claw back, as an exact fraction: refunded so far / order total.
+        total = _int(attributes.get("amount")) if e.type == "refund" else 0
+        num, den = (min(refunded, total), total) if total > 0 else (1, 1)
+        for raw_id in txn_ids:
+            txn_id = uuid.UUID(raw_id)
+            txn = await session.get(LedgerTransaction, txn_id)
+            if txn is None:
+                continue
+            done = await session.scalar(
+                select(func.coalesce(func.sum(LedgerTransaction.amount), 0)).where(
+                    LedgerTransaction.program_id == ctx.id, LedgerTransaction.reverses_id == txn_id
+                )
+            )
+            target = txn.amount * num // den
+            amount = target - int(done or 0)
+            if amount <= 0:
+                continue
+            outcome = await ledger.reverse(
+                session,
+                ctx,
+                txn_id,
+                ReverseIn(
+                    idempotency_key=f"evt:{e.client_id}:rev:{txn_id}",
+                    amount=amount,
+                    reason=f"{e.type} {e.client_id}",
+                ),
+                now=now,
+            )
+            if outcome.ok:
+                out.append(
+                    ReversalCaused(
+                        transaction_id=outcome.body["id"],
+                        reverses=str(txn_id),
+                        asset=txn.asset,
+                        amount=amount,
+                    )
+                )
+    return out
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return 0
+
+
+__all__ = ["WINDOWS", "JifenError", "ingest"]

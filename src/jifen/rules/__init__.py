@@ -1,0 +1,1 @@
+"""Earning rules: versioned data (trigger, CEL condition, effects, limits) evaluated per event."""

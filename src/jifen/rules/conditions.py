@@ -1,0 +1,136 @@
+"""Rule conditions in CEL: compiled once per rule version, validated on save, never ``eval``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import cel
+
+# Top-level names a condition may use, and the fields each offers.
+EVENT_FIELDS = {"type", "client_id", "occurred_at", "local_date", "weekday", "hour", "attributes"}
+MEMBER_FIELDS = {
+    "id", "tier", "tags", "region", "joined_at", "days_since_joined", "attributes", "name",
+    "birthday", "locale", "consent",
+}  # fmt: skip
+COUNT_FIELDS = {"today", "week", "month", "total", "subject"}
+VARIABLES = {"event", "member", "counts", "hits", "streak"}
+
+_POSITION = re.compile(r"<input>:(\d+):(\d+)")
+_FIELD_USE = re.compile(r"(?<![\w.])(event|member|counts|hits)\.([A-Za-z_][A-Za-z0-9_]*)")
+_STRING = re.compile(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"")
+
+
+def _mask_strings(source: str) -> str:
+    """The source with every string literal's contents blanked (same length, same offsets)."""
+    return _STRING.sub(
+        lambda m: m.group(0)[0] + " " * (len(m.group(0)) - 2) + m.group(0)[-1], source
+    )
+
+
+def _offset(source: str, line: int, column: int) -> int:
+    """0-based offset into ``source`` of a 1-based (line, column) position."""
+    lines = source.split("\n")
+    return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
+
+
+class ConditionError(ValueError):
+    def __init__(self, message: str, position: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.position = position
+
+
+@lru_cache(maxsize=4096)
+def compile_condition(source: str) -> Any:
+    """The compiled program for ``source`` (cached: rules are evaluated far more than saved)."""
+    return cel.compile(source)
+
+
+def validate(source: str) -> None:
+    """Refuse a condition that cannot compile, uses unknown names, or is not a boolean."""
+    try:
+        program = cel.compile(source)
+    except ValueError as exc:
+        text = str(exc)
+        match = _POSITION.search(text)
+        position = _offset(source, int(match.group(1)), int(match.group(2))) if match else None
+        first = text.split("\n", 1)[0]
+        detail = (
+            text.split("Syntax error:", 1)[-1].split("\n", 1)[0].strip()
+            if "Syntax error" in text
+            else first
+        )
+        raise ConditionError(f"syntax error: {detail}", position) from exc
+    masked = _mask_strings(source)
+    unknown = set(program.variables()) - VARIABLES
+    if unknown:
+        name = sorted(unknown)[0]
+        found = re.search(rf"(?<![\w.]){re.escape(name)}\b", masked)
+        raise ConditionError(
+            f"unknown name {name!r}; use event, member, counts, hits or streak",
+            found.start() if found else None,
+        )
+    allowed = {
+        "event": EVENT_FIELDS,
+        "member": MEMBER_FIELDS,
+        "counts": COUNT_FIELDS,
+        "hits": COUNT_FIELDS,
+    }
+    for match in _FIELD_USE.finditer(masked):
+        var, field = match.group(1), match.group(2)
+        if field not in allowed[var]:
+            raise ConditionError(
+                f"unknown field {var}.{field}; {var} has {', '.join(sorted(allowed[var]))}",
+                match.start(2),
+            )
+    try:
+        value = program.execute(sample_context())
+    except (KeyError, RuntimeError):
+        return  # depends on event attributes that the sample does not have
+    except TypeError as exc:
+        raise ConditionError(f"type error: {str(exc).split('.', 1)[0]}") from exc
+    if not isinstance(value, bool):
+        raise ConditionError(f"a condition must be true or false, not {type(value).__name__}")
+
+
+def sample_context() -> dict[str, Any]:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    counts = {"today": 1, "week": 1, "month": 1, "total": 1, "subject": 1}
+    return {
+        "event": {
+            "type": "sample",
+            "client_id": "sample",
+            "occurred_at": now,
+            "local_date": "2026-01-01",
+            "weekday": 4,
+            "hour": 8,
+            "attributes": {},
+        },
+        "member": {
+            "id": "sample",
+            "tier": "",
+            "tags": [],
+            "region": "",
+            "joined_at": now,
+            "days_since_joined": 0,
+            "attributes": {},
+            "name": "",
+            "birthday": "",
+            "locale": "zh-CN",
+            "consent": {},
+        },
+        "counts": counts,
+        "hits": {"today": 0, "week": 0, "month": 0, "total": 0},
+        "streak": 1,
+    }
+
+
+def evaluate(source: str, context: dict[str, Any]) -> bool:
+    """True when the condition holds; a missing attribute or a type error is an error."""
+    value = compile_condition(source).execute(context)
+    if not isinstance(value, bool):
+        raise TypeError(f"condition gave {type(value).__name__}, not a boolean")
+    return value

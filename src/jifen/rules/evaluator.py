@@ -1,0 +1,523 @@
+"""Evaluation of rules for one event, without touching the database.
+
+The same evaluator pays events at ingestion and simulates them in a dry-run: everything it
+reads (counters, budgets, experiment groups, campaigns) comes in an ``EvalState`` that the
+caller loaded, and everything it decides comes back as data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from jifen.campaigns.schemas import CampaignDefinition
+from jifen.clock import local_date
+from jifen.kit.money import Rounding, to_units
+from jifen.kit.periods import WINDOWS, period_key, period_keys
+from jifen.rules import conditions
+from jifen.rules.schemas import Effect, RuleDefinition
+
+ONE = Decimal(1)
+# Counters kept for the whole program (not one member) use member id 0.
+PROGRAM_WIDE = 0
+
+
+def subject_counter(event_type: str, subject: str) -> str:
+    return f"subj:{event_type}:{subject}"[:120]
+
+
+def needs_subject_counts(versions: Iterable[RuleVersionView]) -> bool:
+    return any("counts.subject" in v.definition.condition for v in versions)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleVersionView:
+    definition: RuleDefinition
+    version: int
+    effective_from: datetime
+
+
+@dataclass(slots=True)
+class MemberView:
+    id: int
+    external_id: str
+    tier: str = ""
+    tags: list[str] = field(default_factory=list)
+    region: str = ""
+    joined_at: datetime | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    birthday: str = ""
+    locale: str = "zh-CN"
+    consent: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class EventView:
+    client_id: str
+    type: str
+    member: MemberView
+    occurred_at: datetime
+    attributes: dict[str, Any]
+    id: int | None = None
+    # What the event is about (an order, an invitee, a reported violation), across members.
+    subject: str | None = None
+
+
+@dataclass(slots=True)
+class BudgetState:
+    budget_id: str
+    period: str
+    asset: str
+    limit: int
+    spent: int
+    row_id: int | None = None
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.spent, 0)
+
+
+@dataclass(slots=True)
+class BudgetSpec:
+    budget_id: str
+    asset: str
+    limit: int
+    window: str  # total | day | week | month
+
+
+@dataclass
+class EvalState:
+    """What evaluation reads and updates: counters, budgets, streak days, experiment groups."""
+
+    counters: dict[tuple[int, str, str], list[int]] = field(default_factory=dict)
+    budgets: dict[tuple[str, str], BudgetState] = field(default_factory=dict)
+    budget_specs: dict[str, BudgetSpec] = field(default_factory=dict)
+    groups: dict[tuple[str, int], str] = field(default_factory=dict)
+    active_days: dict[tuple[int, str], set[date]] = field(default_factory=dict)
+    touched: set[tuple[int, str, str]] = field(default_factory=set)
+    # Ids of the counters that exist in the database (the rest are new).
+    counter_ids: dict[tuple[int, str, str], int] = field(default_factory=dict)
+
+    def get(self, member_id: int, name: str, period: str) -> list[int]:
+        key = (member_id, name, period)
+        value = self.counters.get(key)
+        if value is None:
+            value = [0, 0]
+            self.counters[key] = value
+        return value
+
+    def bump(self, member_id: int, name: str, period: str, count: int, amount: int = 0) -> None:
+        value = self.get(member_id, name, period)
+        value[0] += count
+        value[1] += amount
+        self.touched.add((member_id, name, period))
+
+    def budget(self, budget_id: str, instant: datetime, tz: str) -> BudgetState | None:
+        spec = self.budget_specs.get(budget_id)
+        if spec is None:
+            return None
+        period = budget_period(spec.window, instant, tz)
+        key = (budget_id, period)
+        state = self.budgets.get(key)
+        if state is None:
+            state = BudgetState(budget_id, period, spec.asset, spec.limit, 0)
+            self.budgets[key] = state
+        return state
+
+
+def budget_period(window: str, instant: datetime, tz: str) -> str:
+    return "all" if window == "total" else period_key(window, local_date(instant, tz))
+
+
+@dataclass(slots=True)
+class Payout:
+    rule_id: str
+    rule_version: int
+    effect_index: int
+    asset: str
+    amount: int
+    review: bool
+    campaign_id: str | None
+    expires_at: datetime | None
+    explanation: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Skip:
+    rule_id: str
+    rule_version: int
+    reason: str
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class Evaluation:
+    payouts: list[Payout] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+
+
+def pick_versions(versions: Iterable[RuleVersionView], at: datetime) -> list[RuleVersionView]:
+    """The version of each rule in force at ``at`` (enabled ones only), by priority then id."""
+    best: dict[str, RuleVersionView] = {}
+    for v in versions:
+        if v.effective_from > at:
+            continue
+        cur = best.get(v.definition.id)
+        if cur is None or v.version > cur.version:
+            best[v.definition.id] = v
+    chosen = [v for v in best.values() if v.definition.enabled]
+    return sorted(chosen, key=lambda v: (v.definition.priority, v.definition.id))
+
+
+def needs_streak(versions: Iterable[RuleVersionView]) -> bool:
+    return any("streak" in v.definition.condition for v in versions)
+
+
+class Evaluator:
+    def __init__(
+        self,
+        *,
+        timezone: str,
+        rounding: Rounding,
+        versions: Sequence[RuleVersionView],
+        campaigns: Sequence[CampaignDefinition],
+        state: EvalState,
+        lot_expiry: Any = None,
+    ) -> None:
+        self.tz = timezone
+        self.rounding: Rounding = rounding
+        self.by_trigger: dict[str, list[RuleVersionView]] = {}
+        for v in versions:
+            self.by_trigger.setdefault(v.definition.trigger, []).append(v)
+        self.campaigns = [c for c in campaigns if c.enabled]
+        self.state = state
+        # Program-wide subject counters are kept only when a condition reads counts.subject
+        # (the caller then loads and locks them).
+        self.track_subjects = needs_subject_counts(versions)
+
+    def evaluate(self, event: EventView) -> Evaluation:
+        out = Evaluation()
+        m = event.member.id
+        periods = period_keys(event.occurred_at, self.tz)
+        evt_name = f"evt:{event.type}"
+        for w in WINDOWS:
+            self.state.bump(m, evt_name, periods[w], 1)
+        day = local_date(event.occurred_at, self.tz)
+        self.state.active_days.setdefault((m, event.type), set()).add(day)
+        subject_count = 0
+        if event.subject is not None and self.track_subjects:
+            name = subject_counter(event.type, event.subject)
+            self.state.bump(PROGRAM_WIDE, name, "all", 1)
+            subject_count = self.state.get(PROGRAM_WIDE, name, "all")[0]
+        counts = {
+            "today": self.state.get(m, evt_name, periods["day"])[0],
+            "week": self.state.get(m, evt_name, periods["week"])[0],
+            "month": self.state.get(m, evt_name, periods["month"])[0],
+            "total": self.state.get(m, evt_name, periods["lifetime"])[0],
+            # Events of this type about the same subject, by any member, this one included.
+            "subject": subject_count,
+        }
+        candidates = self.by_trigger.get(event.type, [])
+        for rv in pick_versions(candidates, event.occurred_at):
+            self._rule(rv, event, periods, counts, day, out)
+        return out
+
+    def _rule(
+        self,
+        rv: RuleVersionView,
+        event: EventView,
+        periods: dict[str, str],
+        counts: dict[str, int],
+        day: date,
+        out: Evaluation,
+    ) -> None:
+        rule = rv.definition
+        m = event.member.id
+        if rule.experiment is not None:
+            group = self.state.groups.get((rule.experiment.id, m), "control")
+            if group != rule.experiment.group:
+                out.skipped.append(Skip(rule.id, rv.version, "experiment_group", group))
+                return
+        hit_name = f"rule:{rule.id}"
+        hits = {
+            "today": self.state.get(m, hit_name, periods["day"])[0],
+            "week": self.state.get(m, hit_name, periods["week"])[0],
+            "month": self.state.get(m, hit_name, periods["month"])[0],
+            "total": self.state.get(m, hit_name, periods["lifetime"])[0],
+        }
+        context = {
+            "event": {
+                "type": event.type,
+                "client_id": event.client_id,
+                "occurred_at": event.occurred_at,
+                "local_date": day.isoformat(),
+                "weekday": day.isoweekday(),
+                "hour": event.occurred_at.astimezone(_zone(self.tz)).hour,
+                "attributes": event.attributes,
+            },
+            "member": _member_context(event.member, event.occurred_at),
+            "counts": counts,
+            "hits": hits,
+            "streak": self._streak(m, event.type, day) if "streak" in rule.condition else 0,
+        }
+        try:
+            if not _always(rule.condition) and not conditions.evaluate(rule.condition, context):
+                out.skipped.append(Skip(rule.id, rv.version, "condition_false"))
+                return
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            out.skipped.append(Skip(rule.id, rv.version, "condition_error", str(exc)[:200]))
+            return
+        for w in WINDOWS:
+            self.state.bump(m, hit_name, periods[w], 1)
+        n = {k: v + 1 for k, v in hits.items()}
+        window_n = {
+            "day": n["today"],
+            "week": n["week"],
+            "month": n["month"],
+            "lifetime": n["total"],
+        }
+        paid_assets: set[str] = set()
+        for index, effect in enumerate(rule.effects):
+            payout = self._effect(rv, index, effect, event, periods, window_n, out)
+            if payout is not None:
+                out.payouts.append(payout)
+                paid_assets.add(effect.asset)
+        for asset in paid_assets:
+            for w in WINDOWS:
+                self.state.bump(m, f"paid:{rule.id}:{asset}", periods[w], 1)
+
+    def _effect(
+        self,
+        rv: RuleVersionView,
+        index: int,
+        effect: Effect,
+        event: EventView,
+        periods: dict[str, str],
+        n: dict[str, int],
+        out: Evaluation,
+    ) -> Payout | None:
+        rule = rv.definition
+        m = event.member.id
+        # A first-time or milestone effect that does not apply here is not a skip: most events
+        # are not the first or the 10th, and saying so on each would drown the real reasons.
+        if effect.when == "first" and n["lifetime"] != 1:
+            return None
+        if effect.when == "milestone" and n["lifetime"] not in effect.at:
+            return None
+        explanation: dict[str, Any] = {
+            "event": event.client_id,
+            "rule": rule.id,
+            "version": rv.version,
+            "effect": index,
+        }
+        base: Decimal
+        amount_spec = effect.amount
+        if amount_spec.fixed is not None:
+            base = Decimal(amount_spec.fixed)
+            explanation["base"] = {"fixed": amount_spec.fixed}
+        elif amount_spec.per_unit is not None:
+            pu = amount_spec.per_unit
+            raw = event.attributes.get(pu.attribute)
+            value = _number(raw)
+            if value is None:
+                out.skipped.append(Skip(rule.id, rv.version, "missing_attribute", pu.attribute))
+                return None
+            base = value / pu.unit * pu.rate
+            explanation["base"] = {
+                "attribute": pu.attribute,
+                "value": str(value),
+                "unit": pu.unit,
+                "rate": str(pu.rate),
+            }
+        else:
+            assert amount_spec.ladder is not None
+            nth = n[amount_spec.ladder_window]
+            step = next(
+                (
+                    s
+                    for s in amount_spec.ladder
+                    if s.from_n <= nth and (s.to_n is None or nth <= s.to_n)
+                ),
+                None,
+            )
+            base = Decimal(step.amount if step else 0)
+            explanation["base"] = {
+                "ladder_n": nth,
+                "window": amount_spec.ladder_window,
+                "amount": int(base),
+            }
+        tier_mult = ONE
+        campaign: CampaignDefinition | None = None
+        if effect.multiply:
+            tier_mult = rule.tier_multipliers.get(event.member.tier, ONE)
+            campaign = self._campaign(rule, effect.asset, event)
+        total_mult = tier_mult
+        if campaign is not None:
+            total_mult = _stack(tier_mult, campaign.multiplier, campaign.stacking)
+        without_campaign = to_units(base * tier_mult, self.rounding)
+        amount = to_units(base * total_mult, self.rounding)
+        explanation["multipliers"] = {
+            "tier": event.member.tier or None,
+            "tier_multiplier": str(tier_mult),
+            "campaign": campaign.id if campaign else None,
+            "campaign_multiplier": str(campaign.multiplier) if campaign else None,
+            "stacking": campaign.stacking if campaign else None,
+            "total": str(total_mult),
+        }
+        explanation["rounding"] = self.rounding
+        explanation["computed"] = amount
+        applied: list[dict[str, Any]] = []
+        for limit in rule.limits:
+            if limit.asset != effect.asset:
+                continue
+            paid = self.state.get(m, f"paid:{rule.id}:{effect.asset}", periods[limit.window])
+            if limit.max_count is not None and paid[0] >= limit.max_count:
+                applied.append(
+                    {"window": limit.window, "max_count": limit.max_count, "reached": True}
+                )
+                amount = 0
+            if limit.max_amount is not None:
+                room = max(limit.max_amount - paid[1], 0)
+                if amount > room:
+                    applied.append(
+                        {"window": limit.window, "max_amount": limit.max_amount, "cut_to": room}
+                    )
+                    amount = room
+        if applied:
+            explanation["limits"] = applied
+        if amount > 0 and rule.budget is not None:
+            b = self.state.budget(rule.budget, event.occurred_at, self.tz)
+            if b is not None:
+                if amount > b.remaining:
+                    explanation["budget"] = {"id": b.budget_id, "cut_to": b.remaining}
+                    amount = b.remaining
+                b.spent += amount
+        extra = max(amount - without_campaign, 0)
+        if amount > 0 and campaign is not None and campaign.budget is not None and extra > 0:
+            b = self.state.budget(campaign.budget, event.occurred_at, self.tz)
+            if b is not None:
+                if extra > b.remaining:
+                    explanation["campaign_budget"] = {
+                        "id": b.budget_id,
+                        "extra_cut_to": b.remaining,
+                    }
+                    amount -= extra - b.remaining
+                    extra = b.remaining
+                b.spent += extra
+        if amount <= 0:
+            reason = (
+                "limit_reached"
+                if applied
+                else (
+                    "budget_spent"
+                    if "budget" in explanation or "campaign_budget" in explanation
+                    else "zero_amount"
+                )
+            )
+            out.skipped.append(Skip(rule.id, rv.version, reason))
+            return None
+        explanation["amount"] = amount
+        if campaign is not None and amount <= without_campaign:
+            campaign = None  # its extra was cut to nothing: the payout owes it nothing
+        for w in WINDOWS:
+            self.state.bump(m, f"paid:{rule.id}:{effect.asset}", periods[w], 0, amount)
+        expires_at = (
+            event.occurred_at + timedelta(days=effect.expires_in_days)
+            if effect.expires_in_days
+            else None
+        )
+        return Payout(
+            rule_id=rule.id,
+            rule_version=rv.version,
+            effect_index=index,
+            asset=effect.asset,
+            amount=amount,
+            review=rule.review,
+            campaign_id=campaign.id if campaign else None,
+            expires_at=expires_at,
+            explanation=explanation,
+        )
+
+    def _campaign(
+        self, rule: RuleDefinition, asset: str, event: EventView
+    ) -> CampaignDefinition | None:
+        best: CampaignDefinition | None = None
+        for c in self.campaigns:
+            if not (c.starts_at <= event.occurred_at < c.ends_at):
+                continue
+            if c.triggers and event.type not in c.triggers:
+                continue
+            if c.rules and rule.id not in c.rules:
+                continue
+            if asset not in c.assets:
+                continue
+            aud = c.audience
+            if aud.tiers and event.member.tier not in aud.tiers:
+                continue
+            if aud.tags and not set(aud.tags) <= set(event.member.tags):
+                continue
+            if aud.regions and event.member.region not in aud.regions:
+                continue
+            if best is None or c.multiplier > best.multiplier:
+                best = c
+        return best
+
+    def _streak(self, member_id: int, event_type: str, day: date) -> int:
+        days = self.state.active_days.get((member_id, event_type), set())
+        n = 0
+        while day - timedelta(days=n) in days:
+            n += 1
+        return n
+
+
+def _always(condition: str) -> bool:
+    return condition.strip() == "true"
+
+
+def _stack(tier: Decimal, campaign: Decimal, how: str) -> Decimal:
+    if how == "add":
+        return tier + campaign - ONE
+    if how == "max":
+        return max(tier, campaign)
+    return tier * campaign
+
+
+def _number(raw: Any) -> Decimal | None:
+    if isinstance(raw, bool) or raw is None:
+        return None
+    if isinstance(raw, int):
+        return Decimal(raw)
+    if isinstance(raw, str):
+        try:
+            value = Decimal(raw)
+        except ArithmeticError:
+            return None
+        return value if value.is_finite() else None
+    return None  # floats are refused: amounts are integers or decimal strings
+
+
+def _member_context(member: MemberView, at: datetime) -> dict[str, Any]:
+    joined = member.joined_at or at
+    return {
+        "id": member.external_id,
+        "tier": member.tier,
+        "tags": list(member.tags),
+        "region": member.region,
+        "joined_at": joined,
+        "days_since_joined": max((at - joined).days, 0),
+        "attributes": member.attributes,
+        "name": member.name,
+        "birthday": member.birthday,
+        "locale": member.locale,
+        "consent": member.consent,
+    }
+
+
+def _zone(tz: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(tz)
