@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.campaigns import service as campaigns
@@ -363,7 +364,11 @@ async def _process(
                 )
             )
             owners.append((p, payout))
-    outcomes = await ledger.credit(session, ctx, credits, now=now) if credits else []
+    # Each payout's key derives from its event's client id, which the events table keeps
+    # unique in this same transaction: the ledger need not record the keys again.
+    outcomes = (
+        await ledger.credit(session, ctx, credits, now=now, record_keys=False) if credits else []
+    )
     caused: dict[int, list[PostingCaused]] = {}
     for (p, payout), outcome in zip(owners, outcomes, strict=True):
         if not outcome.ok:
@@ -445,7 +450,11 @@ async def _process(
         for p in live
     ]
     # Core executemany (one multi-row statement per chunk), then the ids in one query.
-    await session.execute(insert(Event), rows)
+    try:
+        await session.execute(insert(Event), rows)
+    except IntegrityError as exc:
+        # Another transaction stored one of these client ids first: retry, and replay it.
+        raise idem.IdempotencyRace(str(exc)) from exc
     ids = await _event_ids(session, ctx.id, [p.event.client_id for p in live])
     for p in live:
         assert p.result is not None
@@ -538,8 +547,9 @@ async def _load_counters(
     names = {f"evt:{p.event.type}" for p in live}
     for v in versions:
         names.add(f"rule:{v.definition.id}")
-        for e in v.definition.effects:
-            names.add(f"paid:{v.definition.id}:{e.asset}")
+        if v.definition.limits:
+            for e in v.definition.effects:
+                names.add(f"paid:{v.definition.id}:{e.asset}")
     periods: set[str] = set()
     for p in live:
         periods.update(period_keys(p.event.occurred_at, ctx.settings.timezone).values())

@@ -130,8 +130,16 @@ async def _run(
     items: Sequence[Any],
     now: datetime,
     apply: Callable[[list[tuple[int, Any]]], Awaitable[dict[int, Outcome]]],
+    *,
+    record_keys: bool = True,
 ) -> list[Outcome]:
-    """Replay known keys, apply the rest, store every new outcome with the change."""
+    """Replay known keys, apply the rest, store every new outcome with the change.
+
+    ``record_keys=False`` is for callers whose own record already makes the write idempotent
+    (the event that caused a payout, stored in the same transaction under a unique key).
+    """
+    if not record_keys:
+        return [o for _, o in sorted((await apply(list(enumerate(items)))).items())]
     hashes = [idem.request_hash(operation, item.model_dump(mode="json")) for item in items]
     known = await idem.lookup(session, ctx.id, [item.idempotency_key for item in items])
     outcomes: dict[int, Outcome] = {}
@@ -257,9 +265,17 @@ def _frozen_error(external_id: str) -> Outcome:
 
 
 async def credit(
-    session: AsyncSession, ctx: ProgramContext, items: Sequence[CreditIn], *, now: datetime
+    session: AsyncSession,
+    ctx: ProgramContext,
+    items: Sequence[CreditIn],
+    *,
+    now: datetime,
+    record_keys: bool = True,
 ) -> list[Outcome]:
-    """Add points: issuance → member, as a new lot expiring by the program's policy."""
+    """Add points: issuance → member, as a new lot expiring by the program's policy.
+
+    With ``record_keys=False`` the caller guarantees each key is new (see ``_run``).
+    """
 
     async def apply(todo: list[tuple[int, CreditIn]]) -> dict[int, Outcome]:
         assets = await _assets(session, ctx.id)
@@ -328,7 +344,7 @@ async def credit(
         await batch.flush()
         return out
 
-    return await _run(session, ctx, "ledger.credit", items, now, apply)
+    return await _run(session, ctx, "ledger.credit", items, now, apply, record_keys=record_keys)
 
 
 # --- debit ------------------------------------------------------------------------------------

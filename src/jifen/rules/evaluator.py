@@ -286,7 +286,8 @@ class Evaluator:
             if payout is not None:
                 out.payouts.append(payout)
                 paid_assets.add(effect.asset)
-        for asset in paid_assets:
+        # What a rule paid is only read by its limits: kept for rules that have them.
+        for asset in paid_assets if rule.limits else ():
             for w in WINDOWS:
                 self.state.bump(m, f"paid:{rule.id}:{asset}", periods[w], 1)
 
@@ -423,8 +424,9 @@ class Evaluator:
         explanation["amount"] = amount
         if campaign is not None and amount <= without_campaign:
             campaign = None  # its extra was cut to nothing: the payout owes it nothing
-        for w in WINDOWS:
-            self.state.bump(m, f"paid:{rule.id}:{effect.asset}", periods[w], 0, amount)
+        if rule.limits:
+            for w in WINDOWS:
+                self.state.bump(m, f"paid:{rule.id}:{effect.asset}", periods[w], 0, amount)
         expires_at = (
             event.occurred_at + timedelta(days=effect.expires_in_days)
             if effect.expires_in_days
