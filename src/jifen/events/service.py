@@ -237,24 +237,6 @@ async def _stored(
     return out
 
 
-async def _lock_members(
-    session: AsyncSession, program_id: str, ids: Sequence[int]
-) -> dict[int, Member]:
-    out: dict[int, Member] = {}
-    ordered = sorted(set(ids))
-    for start in range(0, len(ordered), 1000):
-        stmt = (
-            select(Member)
-            .where(Member.program_id == program_id, Member.id.in_(ordered[start : start + 1000]))
-            .order_by(Member.id)
-        )
-        if is_postgres(session):
-            stmt = stmt.with_for_update()
-        for m in await session.scalars(stmt):
-            out[m.id] = m
-    return out
-
-
 async def _process(
     session: AsyncSession, ctx: ProgramContext, todo: list[_Pending], now: datetime
 ) -> None:
@@ -281,7 +263,9 @@ async def _process(
             live.append(p)
     if not live:
         return
-    locked = await _lock_members(session, ctx.id, [p.member.id for p in live if p.member])
+    locked = await members.by_ids(
+        session, ctx.id, [p.member.id for p in live if p.member], lock=True
+    )
     for p in live:
         assert p.member is not None
         e = p.event

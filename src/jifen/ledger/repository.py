@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.errors import InvalidInput, NotFound
+from jifen.ledger.engine import HoldState
 from jifen.ledger.models import Account, Hold, LedgerTransaction, Lot, Posting
 from jifen.ledger.schemas import (
     BalanceOut,
@@ -135,7 +136,8 @@ async def lots(
     ]
 
 
-def hold_out(hold: Hold, external_id: str) -> HoldOut:
+def hold_out(hold: Hold | HoldState, external_id: str, *, available: int | None = None) -> HoldOut:
+    """A hold as the API shows it, from its row or from a batch's in-memory state."""
     return HoldOut(
         id=hold.id,
         member=external_id,
@@ -147,8 +149,9 @@ def hold_out(hold: Hold, external_id: str) -> HoldOut:
         reason=hold.reason,
         reference=hold.reference,
         capture_transaction_id=hold.capture_transaction_id,
-        created_at=hold.created_at,
+        created_at=hold.created_at or hold.expires_at,
         resolved_at=hold.resolved_at,
+        available=available,
     )
 
 

@@ -30,7 +30,7 @@ from jifen.errors import (
 from jifen.kit import idempotency as idem
 from jifen.kit.idempotency import Outcome
 from jifen.kit.sql import in_values, insert_ignore
-from jifen.ledger import expiry
+from jifen.ledger import expiry, repository
 from jifen.ledger.engine import AccountState, HoldState, LedgerBatch, reversed_so_far
 from jifen.ledger.hashing import genesis_hash
 from jifen.ledger.models import Account, Allocation, Asset, ChainHead, Hold, LedgerTransaction
@@ -40,7 +40,6 @@ from jifen.ledger.schemas import (
     CreditIn,
     DebitIn,
     HoldIn,
-    HoldOut,
     ReverseIn,
     TransactionOut,
     TransferIn,
@@ -218,21 +217,8 @@ def _txn_out(row: dict[str, Any], acc: AccountState | None, **extra: Any) -> dic
 
 
 def _hold_out(hold: HoldState, member: str, acc: AccountState | None = None) -> dict[str, Any]:
-    return HoldOut(
-        id=hold.id,
-        member=member,
-        asset=hold.asset,
-        amount=hold.amount,
-        captured=hold.captured,
-        status=hold.status,
-        expires_at=hold.expires_at,
-        reason=hold.reason,
-        reference=hold.reference,
-        capture_transaction_id=hold.capture_transaction_id,
-        created_at=hold.created_at or hold.expires_at,
-        resolved_at=hold.resolved_at,
-        available=acc.available if acc else None,
-    ).model_dump(mode="json")
+    available = acc.available if acc else None
+    return repository.hold_out(hold, member, available=available).model_dump(mode="json")
 
 
 def _insufficient(acc: AccountState, amount: int) -> InsufficientFunds:
@@ -350,50 +336,66 @@ async def credit(
 # --- debit ------------------------------------------------------------------------------------
 
 
+SpendIn = TypeVar("SpendIn", DebitIn, HoldIn)
+
+
+async def _spend_items(
+    session: AsyncSession,
+    ctx: ProgramContext,
+    todo: list[tuple[int, SpendIn]],
+    now: datetime,
+    use: Callable[[LedgerBatch, AccountState, SpendIn], Awaitable[Outcome]],
+) -> dict[int, Outcome]:
+    """Check each request to take points (member known, asset defined, not frozen, enough
+    spendable points) under the accounts' locks, and hand the good ones to ``use``."""
+    assets = await _assets(session, ctx.id)
+    refs = await _resolve_members(
+        session, ctx, [it.member for _, it in todo], create=False, now=now
+    )
+    frozen = await _frozen(session, list(refs.values()))
+    batch = LedgerBatch(session, ctx, now)
+    await batch.lock(refs.values(), {it.asset for _, it in todo if it.asset in assets})
+    await batch.load_lots(batch.accounts.values())
+    out: dict[int, Outcome] = {}
+    for i, it in todo:
+        if it.member not in refs:
+            out[i] = _member_missing(it.member)
+        elif it.asset not in assets:
+            out[i] = _asset_missing(it.asset)
+        elif refs[it.member].id in frozen:
+            out[i] = _frozen_error(it.member)
+        else:
+            acc = batch.account(refs[it.member].id, it.asset)
+            if _spendable_covers(batch, acc, it.amount):
+                out[i] = await use(batch, acc, it)
+            else:
+                out[i] = Outcome.from_error(_insufficient(acc, it.amount))
+    await batch.flush()
+    return out
+
+
 async def debit(
     session: AsyncSession, ctx: ProgramContext, items: Sequence[DebitIn], *, now: datetime
 ) -> list[Outcome]:
     """Spend points from the soonest-expiring lots: member → redemption."""
 
-    async def apply(todo: list[tuple[int, DebitIn]]) -> dict[int, Outcome]:
-        assets = await _assets(session, ctx.id)
-        refs = await _resolve_members(
-            session, ctx, [it.member for _, it in todo], create=False, now=now
+    async def use(batch: LedgerBatch, acc: AccountState, it: DebitIn) -> Outcome:
+        counter = await batch.system_account(it.counter, it.asset)
+        row = _spend(
+            batch,
+            acc,
+            it.amount,
+            counter,
+            kind="debit",
+            key=it.idempotency_key,
+            reason=it.reason,
+            reference=it.reference,
+            meta=it.meta,
         )
-        frozen = await _frozen(session, list(refs.values()))
-        batch = LedgerBatch(session, ctx, now)
-        await batch.lock(refs.values(), {it.asset for _, it in todo if it.asset in assets})
-        await batch.load_lots(batch.accounts.values())
-        out: dict[int, Outcome] = {}
-        for i, it in todo:
-            if it.member not in refs:
-                out[i] = _member_missing(it.member)
-                continue
-            if it.asset not in assets:
-                out[i] = _asset_missing(it.asset)
-                continue
-            if refs[it.member].id in frozen:
-                out[i] = _frozen_error(it.member)
-                continue
-            acc = batch.account(refs[it.member].id, it.asset)
-            if not _spendable_covers(batch, acc, it.amount):
-                out[i] = Outcome.from_error(_insufficient(acc, it.amount))
-                continue
-            counter = await batch.system_account(it.counter, it.asset)
-            row = _spend(
-                batch,
-                acc,
-                it.amount,
-                counter,
-                kind="debit",
-                key=it.idempotency_key,
-                reason=it.reason,
-                reference=it.reference,
-                meta=it.meta,
-            )
-            out[i] = Outcome(201, _txn_out(row, acc))
-        await batch.flush()
-        return out
+        return Outcome(201, _txn_out(row, acc))
+
+    async def apply(todo: list[tuple[int, DebitIn]]) -> dict[int, Outcome]:
+        return await _spend_items(session, ctx, todo, now, use)
 
     return await _run(session, ctx, "ledger.debit", items, now, apply)
 
@@ -449,41 +451,19 @@ async def hold(
 ) -> list[Outcome]:
     """Reserve points until captured, voided or lapsed: available = balance − active holds."""
 
-    async def apply(todo: list[tuple[int, HoldIn]]) -> dict[int, Outcome]:
-        assets = await _assets(session, ctx.id)
-        refs = await _resolve_members(
-            session, ctx, [it.member for _, it in todo], create=False, now=now
+    async def use(batch: LedgerBatch, acc: AccountState, it: HoldIn) -> Outcome:
+        timeout = it.timeout_seconds or ctx.settings.hold_timeout_seconds
+        h = batch.new_hold(
+            acc,
+            it.amount,
+            expires_at=now + timedelta(seconds=timeout),
+            reason=it.reason,
+            reference=it.reference,
         )
-        frozen = await _frozen(session, list(refs.values()))
-        batch = LedgerBatch(session, ctx, now)
-        await batch.lock(refs.values(), {it.asset for _, it in todo if it.asset in assets})
-        await batch.load_lots(batch.accounts.values())
-        out: dict[int, Outcome] = {}
-        for i, it in todo:
-            if it.member not in refs:
-                out[i] = _member_missing(it.member)
-                continue
-            if it.asset not in assets:
-                out[i] = _asset_missing(it.asset)
-                continue
-            if refs[it.member].id in frozen:
-                out[i] = _frozen_error(it.member)
-                continue
-            acc = batch.account(refs[it.member].id, it.asset)
-            if not _spendable_covers(batch, acc, it.amount):
-                out[i] = Outcome.from_error(_insufficient(acc, it.amount))
-                continue
-            timeout = it.timeout_seconds or ctx.settings.hold_timeout_seconds
-            h = batch.new_hold(
-                acc,
-                it.amount,
-                expires_at=now + timedelta(seconds=timeout),
-                reason=it.reason,
-                reference=it.reference,
-            )
-            out[i] = Outcome(201, _hold_out(h, it.member, acc))
-        await batch.flush()
-        return out
+        return Outcome(201, _hold_out(h, it.member, acc))
+
+    async def apply(todo: list[tuple[int, HoldIn]]) -> dict[int, Outcome]:
+        return await _spend_items(session, ctx, todo, now, use)
 
     return await _run(session, ctx, "ledger.hold", items, now, apply)
 

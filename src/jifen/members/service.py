@@ -185,3 +185,24 @@ async def _insert_missing(
         for e in external_ids
     ]
     await session.execute(insert_ignore(session, Member), rows)
+
+
+async def by_ids(
+    session: AsyncSession, program_id: str, ids: Iterable[int], *, lock: bool = False
+) -> dict[int, Member]:
+    """Members by internal id; with ``lock``, their rows are locked in id order (PostgreSQL),
+    which serialises everything done for one member (its events, counters)."""
+    out: dict[int, Member] = {}
+    ordered = sorted(set(ids))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for start in range(0, len(ordered), 1000):
+        stmt = (
+            select(Member)
+            .where(Member.program_id == program_id, Member.id.in_(ordered[start : start + 1000]))
+            .order_by(Member.id)
+        )
+        if lock and postgres:
+            stmt = stmt.with_for_update()
+        for m in await session.scalars(stmt):
+            out[m.id] = m
+    return out

@@ -39,7 +39,7 @@ from jifen.experiments.assignment import group_for
 from jifen.experiments.models import Experiment
 from jifen.kit.money import to_units
 from jifen.kit.periods import period_key, period_keys
-from jifen.members.models import Member
+from jifen.members import service as members_service
 from jifen.programs.context import ProgramContext
 from jifen.rules import service
 from jifen.rules.evaluator import (
@@ -459,16 +459,10 @@ async def _page(
 async def _members(
     session: AsyncSession, program_id: str, ids: Iterable[int]
 ) -> dict[int, MemberView]:
-    out: dict[int, MemberView] = {}
-    ordered = sorted(set(ids))
-    for i in range(0, len(ordered), 1000):
-        for m in await session.scalars(
-            select(Member).where(
-                Member.program_id == program_id, Member.id.in_(ordered[i : i + 1000])
-            )
-        ):
-            out[m.id] = member_view(m)
-    return out
+    return {
+        i: member_view(m)
+        for i, m in (await members_service.by_ids(session, program_id, ids)).items()
+    }
 
 
 async def _experiments(
