@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.campaigns import service as campaigns
 from jifen.db.engine import is_postgres
-from jifen.errors import InvalidInput, JifenError, NotFound
+from jifen.errors import IdempotencyConflict, InvalidInput, JifenError, NotFound
 from jifen.events.models import Event
 from jifen.events.schemas import (
     EventIn,
@@ -145,7 +145,7 @@ async def ingest(
             first = first_seen[p.event.client_id]
             first_result = results[first.index]
             if first.hash != p.hash:
-                results[p.index] = _refused(p.event, idem.replay_conflict(p.event.client_id).body)
+                results[p.index] = _refused(p.event, _client_id_conflict(p.event.client_id))
             else:
                 results[p.index] = (
                     first_result.model_copy(update={"status": "duplicate"})
@@ -170,6 +170,12 @@ def _refusal(ctx: ProgramContext, e: EventIn, now: datetime) -> dict[str, Any] |
     return None
 
 
+def _client_id_conflict(client_id: str) -> dict[str, Any]:
+    return IdempotencyConflict(
+        f"client_id {client_id!r} was already used for a different event", field="client_id"
+    ).to_problem()
+
+
 def _refused(e: EventIn, problem: dict[str, Any]) -> EventResult:
     return EventResult(
         client_id=e.client_id, status="refused", type=e.type, member=e.member, error=problem
@@ -178,7 +184,7 @@ def _refused(e: EventIn, problem: dict[str, Any]) -> EventResult:
 
 def _replay(e: EventIn, prior: Event, h: str) -> EventResult:
     if prior.request_hash != h:
-        return _refused(e, idem.replay_conflict(e.client_id).body)
+        return _refused(e, _client_id_conflict(e.client_id))
     result = EventResult.model_validate(
         {**prior.result, "status": "duplicate", "event_id": prior.id}
     )

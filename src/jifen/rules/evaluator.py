@@ -222,8 +222,21 @@ class Evaluator:
             "subject": subject_count,
         }
         candidates = self.by_trigger.get(event.type, [])
-        for rv in pick_versions(candidates, event.occurred_at):
+        in_force = pick_versions(candidates, event.occurred_at)
+        for rv in in_force:
             self._rule(rv, event, periods, counts, day, out)
+        # Rules for this trigger that did not exist yet when the event happened.
+        known = {rv.definition.id for rv in in_force}
+        for rule_id in sorted({v.definition.id for v in candidates} - known):
+            if all(
+                v.effective_from > event.occurred_at
+                for v in candidates
+                if v.definition.id == rule_id
+            ):
+                first = min(v.effective_from for v in candidates if v.definition.id == rule_id)
+                out.skipped.append(
+                    Skip(rule_id, 0, "not_yet_effective", f"from {first.isoformat()}")
+                )
         return out
 
     def _rule(
