@@ -66,10 +66,12 @@ def serve(
     """Serve the API (and run the embedded job loop)."""
     import uvicorn
 
+    from jifen.kit.runtime import tune_gc
     from jifen.logging import configure
 
     settings = get_settings()
     configure(json=settings.log_json, level=settings.log_level)
+    tune_gc()
     uvicorn.run(
         "jifen.api.app:create_app",
         factory=True,
@@ -106,10 +108,12 @@ def demo() -> None:
 def worker(interval: Annotated[float, typer.Option(help="Seconds between passes")] = 5.0) -> None:
     """Run the scheduled jobs in a loop (hold lapse, expiry, chain sealing)."""
     from jifen.jobs.runner import run_all
+    from jifen.kit.runtime import tune_gc
     from jifen.logging import configure
 
     settings = get_settings()
     configure(json=settings.log_json, level=settings.log_level)
+    tune_gc()
 
     async def loop() -> None:
         engine, sm = _sessionmaker()
