@@ -167,6 +167,8 @@ class Allocation(Base):
         Index("ix_lot_allocations_transaction", "transaction_id"),
         Index("ix_lot_allocations_hold", "hold_id"),
         Index("ix_lot_allocations_lot", "lot_id"),
+        # verify sums a program's allocations per lot.
+        Index("ix_lot_allocations_program", "program_id", "lot_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
