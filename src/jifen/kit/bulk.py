@@ -1,15 +1,18 @@
-"""Bulk writes: one statement per table whatever the number of rows.
+"""Bulk writes: one statement per table, or one round trip for many tables, whatever the rows.
 
 On PostgreSQL, row sets of ``COPY_MIN_ROWS`` or more go in with ``COPY`` and are updated with one
-``UPDATE ... FROM unnest(...)``, both on the session's own psycopg connection (so inside its
-transaction); psycopg's ``executemany`` would send one ``INSERT``/``UPDATE`` per row, which costs
-the server and the client several times more. Smaller sets and SQLite use ``executemany``.
-Values are converted as SQLAlchemy would bind them, and driver errors are raised as SQLAlchemy's
-(``IntegrityError`` and so on, ``orig`` carrying the SQLSTATE), so callers see no difference.
+``UPDATE ... FROM unnest(...)``, on the session's own psycopg connection (so inside its
+transaction): psycopg's ``executemany`` would send one ``INSERT``/``UPDATE`` per row, which costs
+the server and the client several times more. ``Writes`` also sends the small sets of several
+tables in one pipeline, one round trip in all. Elsewhere (small sets, SQLite) it is SQLAlchemy's
+``executemany``. Values are converted as SQLAlchemy would bind them, and driver errors are raised
+as SQLAlchemy's (``IntegrityError`` and so on, ``orig`` carrying the SQLSTATE), so callers see no
+difference. Updates match on a key that must be unique among the rows.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +48,15 @@ def _converter(type_: TypeEngine[Any]) -> Converter:
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _conversions(table: Table, columns: tuple[str, ...]) -> list[tuple[int, Callable[[Any], Any]]]:
+    return [
+        (i, f)
+        for i, name in enumerate(columns)
+        if (f := _converter(table.c[name].type)) is not None
+    ]
+
+
 class _RowConverter:
     """Turns row dicts into value lists in ``columns`` order, converting where a type asks.
 
@@ -53,11 +65,7 @@ class _RowConverter:
 
     def __init__(self, table: Table, columns: Sequence[str]) -> None:
         self._columns = list(columns)
-        self._convert = [
-            (i, f)
-            for i, name in enumerate(columns)
-            if (f := _converter(table.c[name].type)) is not None
-        ]
+        self._convert = _conversions(table, tuple(columns))
         self._seen: dict[tuple[int, datetime], Any] = {}
 
     def __call__(self, row: dict[str, Any]) -> list[Any]:
@@ -180,7 +188,6 @@ class Writes:
         if not small:
             return
         driver = await _driver_connection(session)
-        statement: sql.SQL | sql.Composed = sql.SQL("(pipeline)")
         try:
             async with driver.pipeline(), driver.cursor() as cur:
                 for table, key, rows in small:
@@ -188,18 +195,21 @@ class Writes:
                     convert = _RowConverter(table, columns)
                     params = [convert(row) for row in rows]
                     if key is None:
-                        statement = _insert_statement(table, columns)
+                        statement = _insert_statement(table, tuple(columns))
                     else:
-                        statement = _update_statement(table, key, columns)
+                        statement = _update_statement(table, key, tuple(columns))
                         # The key's value moves to the end, for the WHERE clause.
                         i = columns.index(key)
                         params = [[*p[:i], *p[i + 1 :], p[i]] for p in params]
                     await cur.executemany(statement, params)
         except psycopg.Error as exc:
-            raise _reraise(statement.as_string(driver), exc) from exc
+            # A pipeline reports an error at its end, whichever statement it came from.
+            tables = ", ".join(table.name for table, _, _ in small)
+            raise _reraise(f"(pipelined writes to {tables})", exc) from exc
 
 
-def _insert_statement(table: Table, columns: Sequence[str]) -> sql.Composed:
+@functools.lru_cache(maxsize=256)
+def _insert_statement(table: Table, columns: tuple[str, ...]) -> sql.Composed:
     return sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
         sql.Identifier(table.name),
         sql.SQL(", ").join(map(sql.Identifier, columns)),
@@ -207,7 +217,8 @@ def _insert_statement(table: Table, columns: Sequence[str]) -> sql.Composed:
     )
 
 
-def _update_statement(table: Table, key: str, columns: Sequence[str]) -> sql.Composed:
+@functools.lru_cache(maxsize=256)
+def _update_statement(table: Table, key: str, columns: tuple[str, ...]) -> sql.Composed:
     """``UPDATE t SET a = %s, b = %s WHERE key = %s``: the key's value comes last."""
     return sql.SQL("UPDATE {} SET {} WHERE {} = %s").format(
         sql.Identifier(table.name),

@@ -7,7 +7,8 @@ Every ledger operation (single or batched) runs inside one ``LedgerBatch``:
    accounts' due holds and expires their due lots, so no write ever sees stale points.
 2. Operations change balances, lots and holds in memory and queue rows.
 3. ``flush`` restores the lot invariant where needed and writes everything with one statement
-   per table (``executemany``), whatever the batch size.
+   per table, whatever the batch size (``jifen.kit.bulk``: ``COPY`` for large sets on PostgreSQL,
+   the small ones together in one pipelined round trip; ``executemany`` on SQLite).
 
 Lot invariant, per member account: ``Σ(lot.remaining − lot.held) == max(balance − held, 0)`` and
 ``Σ lot.held == held``. A member whose available balance went negative (a reversal under the
