@@ -2,25 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from jifen.api.deps import DbDep, ProgramDep
 from jifen.campaigns import service
-from jifen.campaigns.schemas import BudgetIn, BudgetUse, CampaignDefinition
+from jifen.campaigns.schemas import BudgetIn, BudgetUse, CampaignDefinition, Slug
+from jifen.errors import InvalidInput
 from jifen.ledger.endpoints import PROBLEMS
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
 
 
+SlugPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,79}$")]
+
+
+class CampaignBody(CampaignDefinition):
+    # The path names the campaign; a body id, when sent, must agree with it.
+    id: Slug | None = None  # type: ignore[assignment]
+
+
+class BudgetBody(BudgetIn):
+    id: Slug | None = None  # type: ignore[assignment]
+
+
+def _path_id(path_id: str, body_id: str | None) -> str:
+    if body_id is not None and body_id != path_id:
+        raise InvalidInput(
+            f"the body's id {body_id!r} differs from the path's {path_id!r}",
+            code="id_mismatch",
+            field="id",
+        )
+    return path_id
+
+
 @router.put("/campaigns/{campaign_id}", response_model=CampaignDefinition, responses=PROBLEMS)
 async def save_campaign(
-    campaign_id: str, body: CampaignDefinition, program: ProgramDep, db: DbDep, actor: str = "api"
+    campaign_id: SlugPath, body: CampaignBody, program: ProgramDep, db: DbDep, actor: str = "api"
 ) -> CampaignDefinition:
     """Create or change a campaign (audited)."""
     now = db.now()
-    data = body.model_copy(update={"id": campaign_id})
+    data = CampaignDefinition.model_validate(
+        {**body.model_dump(), "id": _path_id(campaign_id, body.id)}
+    )
 
     async def run(s: Any) -> CampaignDefinition:
         await service.save_campaign(s, program, data, now=now, actor=actor)
@@ -41,11 +66,11 @@ async def get_campaign(campaign_id: str, program: ProgramDep, db: DbDep) -> Camp
 
 @router.put("/budgets/{budget_id}", response_model=BudgetIn, responses=PROBLEMS)
 async def save_budget(
-    budget_id: str, body: BudgetIn, program: ProgramDep, db: DbDep, actor: str = "api"
+    budget_id: SlugPath, body: BudgetBody, program: ProgramDep, db: DbDep, actor: str = "api"
 ) -> BudgetIn:
     """Define a budget (hard stop: payouts beyond it are cut, never overspent)."""
     now = db.now()
-    data = body.model_copy(update={"id": budget_id})
+    data = BudgetIn.model_validate({**body.model_dump(), "id": _path_id(budget_id, body.id)})
 
     async def run(s: Any) -> BudgetIn:
         await service.save_budget(s, program, data, now=now, actor=actor)
