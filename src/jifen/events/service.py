@@ -631,9 +631,9 @@ async def _reverse_for(
             )
     refunded = 0
     if e.type == "refund":
-        refunded = _int(e.attributes.get("refund_amount"))
+        refunded = whole_amount(e.attributes.get("refund_amount"))
         refunded += sum(
-            _int(r.attributes.get("refund_amount"))
+            whole_amount(r.attributes.get("refund_amount"))
             for r in await session.scalars(
                 select(Event).where(
                     Event.program_id == ctx.id, Event.type == "refund", Event.subject == subject
@@ -641,14 +641,14 @@ async def _reverse_for(
             )
         )
         refunded += sum(
-            _int(q.event.attributes.get("refund_amount"))
+            whole_amount(q.event.attributes.get("refund_amount"))
             for q in earlier
             if q.event.type == "refund" and _subject(q.event) == subject
         )
     out: list[ReversalCaused] = []
     for attributes, txn_ids in originals:
         # The share to claw back, as an exact fraction: refunded so far / order total.
-        total = _int(attributes.get("amount")) if e.type == "refund" else 0
+        total = whole_amount(attributes.get("amount")) if e.type == "refund" else 0
         num, den = (min(refunded, total), total) if total > 0 else (1, 1)
         for raw_id in txn_ids:
             txn_id = uuid.UUID(raw_id)
@@ -687,7 +687,8 @@ async def _reverse_for(
     return out
 
 
-def _int(value: Any) -> int:
+def whole_amount(value: Any) -> int:
+    """An order amount from event attributes: an integer or a string of digits, else 0."""
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
@@ -697,4 +698,4 @@ def _int(value: Any) -> int:
     return 0
 
 
-__all__ = ["WINDOWS", "JifenError", "ingest"]
+__all__ = ["WINDOWS", "JifenError", "ingest", "whole_amount"]

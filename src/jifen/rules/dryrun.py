@@ -34,7 +34,7 @@ from jifen.campaigns.schemas import CampaignDefinition
 from jifen.clock import local_date, start_of_local_day
 from jifen.errors import InvalidInput
 from jifen.events.models import Event
-from jifen.events.service import member_view
+from jifen.events.service import member_view, whole_amount
 from jifen.experiments.assignment import group_for
 from jifen.experiments.models import Experiment
 from jifen.kit.money import to_units
@@ -355,7 +355,7 @@ def _evaluate(
         tally.paid[key] = tally.paid.get(key, 0) + p.amount
         tally.rule_paid.setdefault(p.rule_id, Tally())[p.asset] += p.amount
         if row.type in REVERSES.values() and row.subject is not None:
-            base = _int((row.attributes or {}).get("amount"))
+            base = whole_amount((row.attributes or {}).get("amount"))
             credits.setdefault((row.type, row.subject), []).append(
                 _Credit(mv.id, p.rule_id, p.asset, p.amount, base)
             )
@@ -378,7 +378,7 @@ def _reverse(
         if row.subject is None:
             return
         subject = row.subject
-        refunded[subject] = refunded.get(subject, 0) + _int(
+        refunded[subject] = refunded.get(subject, 0) + whole_amount(
             (row.attributes or {}).get("refund_amount")
         )
     else:
@@ -409,16 +409,6 @@ def _prune(state: EvalState, current: dict[str, str]) -> None:
     for key in [k for k in state.counters if k[2] not in keep]:
         del state.counters[key]
     state.touched.clear()
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return 0
 
 
 # --- loading ------------------------------------------------------------------------------
