@@ -84,6 +84,8 @@ class AccountState:
     dirty: bool = False
     lots: list[LotState] | None = None
     last_transaction_id: uuid.UUID | None = None
+    # Whether the account had lots past their expiry with free points when it was locked.
+    has_due_lots: bool = True
 
     @property
     def available(self) -> int:
@@ -167,8 +169,24 @@ class LedgerBatch:
         wanted = set(pairs)
         out: dict[tuple[int, str], AccountState] = {}
         for start in range(0, len(member_ids), 1000):
+            # Whether there is anything to expire comes with the lock, so that the common case
+            # (nothing due) costs no second query.
+            due = (
+                select(Lot.id)
+                .where(
+                    Lot.account_id == Account.id,
+                    Lot.remaining > 0,
+                    Lot.remaining > Lot.held,
+                    Lot.expires_at.is_not(None),
+                    Lot.expires_at <= self.now,
+                )
+                .exists()
+                .label("due")
+            )
             stmt = (
-                select(Account.id, Account.member_id, Account.asset, Account.balance, Account.held)
+                select(
+                    Account.id, Account.member_id, Account.asset, Account.balance, Account.held, due
+                )
                 .where(
                     Account.program_id == self.program.id,
                     in_values(self.session, Account.member_id, member_ids[start : start + 1000]),
@@ -177,8 +195,10 @@ class LedgerBatch:
                 .order_by(Account.id)
             )
             if is_postgres(self.session):
-                stmt = stmt.with_for_update()
-            for acc_id, member_id, asset, balance, held in await self.session.execute(stmt):
+                stmt = stmt.with_for_update(of=Account)
+            for acc_id, member_id, asset, balance, held, has_due in await self.session.execute(
+                stmt
+            ):
                 if (member_id, asset) not in wanted:
                     continue
                 out[(member_id, asset)] = AccountState(
@@ -188,6 +208,7 @@ class LedgerBatch:
                     balance=balance,
                     held=held,
                     free=max(balance - held, 0),
+                    has_due_lots=bool(has_due),
                 )
         return out
 
@@ -622,12 +643,14 @@ class LedgerBatch:
             )
             for (row,) in rows:
                 await self.resolve_hold(await self.load_hold(row), "lapsed")
+                # Points a lapsed hold frees may sit in lots that are past their expiry.
+                self._by_id[row.account_id].has_due_lots = True
 
     # --- expiry ------------------------------------------------------------------------------
 
     async def _expire_due_lots(self, accounts: Sequence[AccountState]) -> None:
         """Move the free part of every lot past its expiry to the expiry account."""
-        ids = [a.id for a in accounts if a.free > 0]
+        ids = [a.id for a in accounts if a.free > 0 and a.has_due_lots]
         due: list[LotState] = []
         for start in range(0, len(ids), 1000):
             rows = await self.session.execute(
