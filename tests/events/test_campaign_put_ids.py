@@ -28,3 +28,11 @@ async def test_put_takes_the_id_from_the_path_and_refuses_a_different_body_id(
     r = await client.put("/v1/campaigns/d11", json=body, headers=h)
     assert r.status_code == 200, r.text
     assert r.json()["id"] == "d11"
+
+
+async def test_review_ids_beyond_64_bits_are_refused_not_crashed(client: httpx.AsyncClient) -> None:
+    _, h = await api_program(client)
+    r = await client.post(
+        "/v1/reviews/99999999999999999999999/approve", json={"reviewer": "a"}, headers=h
+    )
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error")

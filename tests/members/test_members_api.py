@@ -58,3 +58,20 @@ async def test_list_and_search_members(client: httpx.AsyncClient) -> None:
     assert page2["next_cursor"] is None
     found = (await client.get("/v1/members?q=name3", headers=h)).json()
     assert [m["id"] for m in found["items"]] == ["m3"]
+
+
+async def test_null_for_a_field_that_always_has_a_value_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    _, h = await api_program(client)
+    await client.put("/v1/members/u-1", json={"name": "a"}, headers=h)
+    for field in ("locale", "tags", "consent", "attributes", "joined_at"):
+        r = await client.put("/v1/members/u-1", json={field: None}, headers=h)
+        assert (r.status_code, r.json()["code"], r.json()["field"]) == (
+            422,
+            "validation_error",
+            field,
+        )
+    # null clears a field that may be empty
+    r = await client.put("/v1/members/u-1", json={"name": None}, headers=h)
+    assert (r.status_code, r.json()["name"]) == (200, None)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jifen.clock import Clock
 from jifen.config import Settings
+from jifen.db.engine import read_only
 from jifen.errors import BadRequest, Forbidden, IdempotencyKeyRequired, Unauthorized
 from jifen.kit.idempotency import IdempotencyRace
 from jifen.programs import service as programs
@@ -52,7 +53,7 @@ class Db:
         raise RuntimeError("unreachable")
 
     async def read(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        async with self.sessionmaker() as session, session.begin():
+        async with read_only(self.sessionmaker) as session:
             return await fn(session)
 
 

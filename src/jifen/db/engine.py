@@ -59,9 +59,27 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Every transaction takes the write lock at once: writers serialise instead of failing
-        # with SQLITE_BUSY when a read lock would have to be upgraded.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writing transaction takes the write lock at once: writers serialise instead of
+        # failing with SQLITE_BUSY when a read lock would have to be upgraded. A read-only one
+        # (see ``read_only``) reads its WAL snapshot and never blocks the writers.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+READ_ONLY = "jifen_read_only"
+
+
+@asynccontextmanager
+async def read_only(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A transaction that only reads: on SQLite it takes no write lock, so a long report or a
+    dry-run never holds up the writers."""
+    async with sessionmaker() as session, session.begin():
+        await session.connection(execution_options={READ_ONLY: True})
+        yield session
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

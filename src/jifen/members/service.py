@@ -9,10 +9,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.errors import NotFound
+from jifen.errors import InvalidInput, NotFound
 from jifen.kit.sql import in_values, insert_ignore
 from jifen.members.models import Member
 from jifen.members.schemas import MemberOut, MemberUpsert
+
+# Profile fields that always have a value: leaving one out keeps it, sending null is refused.
+NOT_NULL_FIELDS = ("locale", "tags", "consent", "attributes", "joined_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,9 @@ async def upsert(
         )
         session.add(member)
     fields = data.model_dump(exclude_unset=True)
+    for name in NOT_NULL_FIELDS:
+        if name in fields and fields[name] is None:
+            raise InvalidInput(f"{name} cannot be null; leave it out to keep it", field=name)
     for name, value in fields.items():
         if name == "joined_at" and value is None:
             continue

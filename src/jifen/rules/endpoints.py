@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
@@ -20,6 +20,8 @@ from jifen.rules.models import RuleVersion
 from jifen.rules.schemas import RuleOut, ValidationProblem
 
 router = APIRouter(prefix="/v1", tags=["rules"])
+
+ReviewId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 class ValidateOut(BaseModel):
@@ -164,7 +166,7 @@ class DecisionIn(BaseModel):
 
 @router.post("/reviews/{review_id}/approve", response_model=reviews.ReviewOut, responses=PROBLEMS)
 async def approve(
-    review_id: int, body: DecisionIn, program: ProgramDep, db: DbDep
+    review_id: ReviewId, body: DecisionIn, program: ProgramDep, db: DbDep
 ) -> reviews.ReviewOut:
     """Pay the reward (once)."""
     now = db.now()
@@ -177,7 +179,7 @@ async def approve(
 
 @router.post("/reviews/{review_id}/reject", response_model=reviews.ReviewOut, responses=PROBLEMS)
 async def reject(
-    review_id: int, body: DecisionIn, program: ProgramDep, db: DbDep
+    review_id: ReviewId, body: DecisionIn, program: ProgramDep, db: DbDep
 ) -> reviews.ReviewOut:
     now = db.now()
     return await db.write(
