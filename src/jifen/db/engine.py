@@ -78,7 +78,8 @@ async def read_only(
     """A transaction that only reads: on SQLite it takes no write lock, so a long report or a
     dry-run never holds up the writers."""
     async with sessionmaker() as session, session.begin():
-        await session.connection(execution_options={READ_ONLY: True})
+        options: Any = {READ_ONLY: True}  # a key of jifen's own, not in SQLAlchemy's TypedDict
+        await session.connection(execution_options=options)
         yield session
 
 
