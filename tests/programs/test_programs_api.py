@@ -81,6 +81,9 @@ async def test_api_key_is_shown_once_and_can_be_revoked(client: httpx.AsyncClien
     assert all("key" not in k for k in listed)
     new_h = {"Authorization": f"Bearer {created['key']}"}
     assert (await client.get("/v1/members", headers=new_h)).status_code == 200
+    listed = (await client.get(f"/v1/programs/{pid}/api-keys", headers=h)).json()
+    used = next(k for k in listed if k["id"] == created["id"])
+    assert used["last_used_at"] is not None  # a read request still records the key's use
     r = await client.delete(f"/v1/programs/{pid}/api-keys/{created['id']}", headers=h)
     assert r.json()["revoked_at"] is not None
     r = await client.get("/v1/members", headers=new_h)

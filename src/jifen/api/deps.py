@@ -78,13 +78,22 @@ def _bearer(authorization: str | None) -> str:
     return token.strip()
 
 
+async def _authenticate(db: Db, token: str) -> ProgramContext:
+    """Authenticate in a read-only transaction; write only when last_used_at is due."""
+    now = db.now()
+    ctx, touch = await db.read(lambda s: programs.authenticate(s, token, now=now))
+    if touch is not None:
+        key_id = touch
+        await db.write(lambda s: programs.touch_api_key(s, key_id, now=now))
+    return ctx
+
+
 async def current_program(
     db: DbDep, authorization: Annotated[str | None, Header()] = None
 ) -> ProgramContext:
     """The program whose API key signed the request."""
     token = _bearer(authorization)
-    now = db.now()
-    return await db.write(lambda s: programs.authenticate(s, token, now=now))
+    return await _authenticate(db, token)
 
 
 ProgramDep = Annotated[ProgramContext, Depends(current_program)]
@@ -120,10 +129,7 @@ async def current_caller(
     token = _bearer(authorization)
     if hmac.compare_digest(token.encode(), settings.admin_token.encode()):
         return Caller(admin=True, program=None)
-    now = db.now()
-    return Caller(
-        admin=False, program=await db.write(lambda s: programs.authenticate(s, token, now=now))
-    )
+    return Caller(admin=False, program=await _authenticate(db, token))
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -235,8 +235,11 @@ async def revoke_api_key(
     return key
 
 
-async def authenticate(session: AsyncSession, token: str, *, now: datetime) -> ProgramContext:
-    """Resolve a bearer API key to its program, or raise ``invalid_api_key``."""
+async def authenticate(
+    session: AsyncSession, token: str, *, now: datetime
+) -> tuple[ProgramContext, uuid.UUID | None]:
+    """Resolve a bearer API key to its program, or raise ``invalid_api_key``. Reads only; the
+    second value is the key's id when its ``last_used_at`` is due to be touched."""
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         raise Unauthorized("malformed API key", code="invalid_api_key")
@@ -255,7 +258,14 @@ async def authenticate(session: AsyncSession, token: str, *, now: datetime) -> P
         raise Unauthorized("unknown API key", code="invalid_api_key")
     if key.revoked_at is not None:
         raise Unauthorized("API key revoked", code="invalid_api_key")
-    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-        # Touch at most once a minute so that authentication is not a write per request.
-        await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-    return to_context(program)
+    return to_context(program), key.id if _touch_due(key.last_used_at, now) else None
+
+
+def _touch_due(last_used_at: datetime | None, now: datetime) -> bool:
+    # At most once a minute, so that authentication is not a write per request.
+    return last_used_at is None or (now - last_used_at).total_seconds() > 60
+
+
+async def touch_api_key(session: AsyncSession, key_id: uuid.UUID, *, now: datetime) -> None:
+    """Record that a key was used (``last_used_at``)."""
+    await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
