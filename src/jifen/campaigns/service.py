@@ -240,18 +240,24 @@ async def budget_use(
     session: AsyncSession, program_id: str, *, now: datetime, tz: str
 ) -> list[BudgetUse]:
     """Each budget's use in its current period (live)."""
-    out = []
-    for d in await session.scalars(
-        select(BudgetDefinition).where(BudgetDefinition.program_id == program_id)
-    ):
-        period = budget_period(d.window, now, tz)
-        spent = await session.scalar(
-            select(Budget.spent).where(
-                Budget.program_id == program_id,
-                Budget.budget_id == d.budget_id,
-                Budget.period == period,
+    definitions = list(
+        await session.scalars(
+            select(BudgetDefinition).where(BudgetDefinition.program_id == program_id)
+        )
+    )
+    periods = {d.budget_id: budget_period(d.window, now, tz) for d in definitions}
+    spent_by = {
+        (b, p): spent
+        for b, p, spent in await session.execute(
+            select(Budget.budget_id, Budget.period, Budget.spent).where(
+                Budget.program_id == program_id, Budget.period.in_(set(periods.values()))
             )
         )
+    }
+    out = []
+    for d in definitions:
+        period = periods[d.budget_id]
+        spent = spent_by.get((d.budget_id, period))
         used = int(spent or 0)
         out.append(
             BudgetUse(

@@ -37,9 +37,13 @@ class ReviewOut(BaseModel):
 
 async def _out(session: AsyncSession, row: PendingReward) -> ReviewOut:
     member = await session.get(Member, row.member_id)
+    return _to_out(row, member.external_id if member else "?")
+
+
+def _to_out(row: PendingReward, member: str) -> ReviewOut:
     return ReviewOut(
         id=row.id,
-        member=member.external_id if member else "?",
+        member=member,
         event=row.event_client_id,
         rule_id=row.rule_id,
         rule_version=row.rule_version,
@@ -55,13 +59,14 @@ async def _out(session: AsyncSession, row: PendingReward) -> ReviewOut:
 
 
 async def list_reviews(session: AsyncSession, program_id: str, *, status: str) -> list[ReviewOut]:
-    rows = await session.scalars(
-        select(PendingReward)
+    rows = await session.execute(
+        select(PendingReward, Member.external_id)
+        .join(Member, Member.id == PendingReward.member_id)
         .where(PendingReward.program_id == program_id, PendingReward.status == status)
         .order_by(PendingReward.id)
         .limit(500)
     )
-    return [await _out(session, r) for r in rows]
+    return [_to_out(row, external_id) for row, external_id in rows]
 
 
 async def decide(
