@@ -20,17 +20,33 @@ from sqlalchemy import text
 from jifen import __version__
 from jifen.api import problems
 from jifen.api.deps import Db
+from jifen.badges.endpoints import router as badges_router
 from jifen.campaigns.endpoints import router as campaigns_router
+from jifen.catalog.endpoints import router as catalog_router
+from jifen.checkin.endpoints import router as checkin_router
+from jifen.checkout.endpoints import router as checkout_router
 from jifen.clock import Clock, SystemClock
 from jifen.config import Settings, get_settings
+from jifen.coupons.endpoints import router as coupons_router
 from jifen.db.engine import make_engine, make_sessionmaker
 from jifen.events.endpoints import router as events_router
 from jifen.experiments.endpoints import router as experiments_router
 from jifen.jobs.runner import run_all
+from jifen.leaderboards.endpoints import router as leaderboards_router
 from jifen.ledger.endpoints import router as ledger_router
+from jifen.lottery.endpoints import router as lottery_router
 from jifen.members.endpoints import router as members_router
+from jifen.partners.endpoints import router as partners_router
 from jifen.programs.endpoints import router as programs_router
+from jifen.referrals.endpoints import router as referrals_router
 from jifen.rules.endpoints import router as rules_router
+from jifen.tasks.endpoints import router as tasks_router
+from jifen.tiers.endpoints import router as tiers_router
+from jifen.transfers.endpoints import router as transfers_router
+from jifen.users.endpoints import router as users_router
+from jifen.wallet.endpoints import router as wallet_router
+from jifen.web.routes import router as web_router
+from jifen.webhooks.endpoints import router as webhooks_router
 
 log = structlog.get_logger("jifen.api")
 
@@ -82,6 +98,22 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(rules_router)
     app.include_router(campaigns_router)
     app.include_router(experiments_router)
+    app.include_router(tiers_router)
+    app.include_router(checkin_router)
+    app.include_router(badges_router)
+    app.include_router(tasks_router)
+    app.include_router(leaderboards_router)
+    app.include_router(coupons_router)
+    app.include_router(lottery_router)
+    app.include_router(catalog_router)
+    app.include_router(checkout_router)
+    app.include_router(referrals_router)
+    app.include_router(wallet_router)
+    app.include_router(transfers_router)
+    app.include_router(partners_router)
+    app.include_router(webhooks_router)
+    app.include_router(users_router)
+    app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.middleware("http")

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.campaigns import service as campaigns
 from jifen.db.engine import is_postgres
 from jifen.errors import IdempotencyConflict, InvalidInput, JifenError, NotFound
+from jifen.events.listeners import ProcessedEvent, after_events
 from jifen.events.models import Event
 from jifen.events.schemas import (
     EventIn,
@@ -446,9 +447,13 @@ async def _process(
         # Another transaction stored one of these client ids first: retry, and replay it.
         raise idem.IdempotencyRace(str(exc)) from exc
     ids = await _event_ids(session, ctx.id, [p.event.client_id for p in live])
+    processed: list[ProcessedEvent] = []
     for p in live:
         assert p.result is not None
+        assert p.member is not None
         p.result.event_id = ids[p.event.client_id]
+        processed.append(ProcessedEvent(p.event, p.member.id, p.result.event_id, p.result))
+    await after_events(session, ctx, processed, now)
 
 
 async def write_counters(session: AsyncSession, program_id: str, state: EvalState) -> None:

@@ -1,0 +1,1 @@
+"""Badges: definitions with criteria, awards, the badge wall and public badge pages."""

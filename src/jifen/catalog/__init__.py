@@ -1,0 +1,1 @@
+"""Rewards catalog: items, stock, limits and redemption orders."""

@@ -1,0 +1,1 @@
+"""Daily check-in: streaks, make-up check-ins, the calendar."""

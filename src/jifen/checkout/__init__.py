@@ -1,0 +1,1 @@
+"""Checkout deduction: quote, hold, capture, void and refund points on an order."""

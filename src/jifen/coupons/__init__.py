@@ -1,0 +1,1 @@
+"""Coupons: templates, issue, validate, redeem, best choice, expiry, void and restore."""

@@ -1,0 +1,1 @@
+"""Leaderboards: daily/weekly/monthly boards per metric and top-N rewards."""

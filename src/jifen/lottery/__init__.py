@@ -1,0 +1,1 @@
+"""Lottery: prize pools, paid draws, stock and budget, provably fair seeds."""

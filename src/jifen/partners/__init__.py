@@ -1,0 +1,1 @@
+"""Partner programs: points exchange out and in, settlement reports."""

@@ -1,0 +1,1 @@
+"""Referral: invite codes, attribution, qualification, rewards and revocation."""

@@ -1,0 +1,1 @@
+"""Tasks: newbie, daily, growth and challenge tasks, submissions and their review."""

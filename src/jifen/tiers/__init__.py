@@ -1,0 +1,1 @@
+"""Tiers and growth: schemes, qualification, re-evaluation, benefits, history."""

@@ -1,0 +1,1 @@
+"""Gifting between members and donation pools."""

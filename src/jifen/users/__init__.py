@@ -1,0 +1,1 @@
+"""Console users: roles, password login, sessions and per-program access."""

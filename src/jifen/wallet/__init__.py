@@ -1,0 +1,1 @@
+"""Cash wallet: withdrawal requests approved by finance, payable report."""
