@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -115,3 +115,53 @@ async def store(
         )
     except IntegrityError as exc:
         raise IdempotencyRace(str(exc)) from exc
+
+
+class OutcomeFailed(JifenError):
+    """A failed outcome (say, a ledger debit refused for insufficient points) raised as an error,
+    keeping the status and problem body it had."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        body = outcome.body
+        super().__init__(str(body.get("detail", "")), code=str(body.get("code", "error")))
+        self.status = outcome.status  # type: ignore[misc]
+        self.body = body
+
+    def to_problem(self) -> dict[str, Any]:
+        return dict(self.body)
+
+
+def raise_for(outcome: Outcome) -> Outcome:
+    """Return a successful outcome; raise a failed one as ``OutcomeFailed``."""
+    if not outcome.ok:
+        raise OutcomeFailed(outcome)
+    return outcome
+
+
+async def run_once(
+    session: AsyncSession,
+    program_id: str,
+    *,
+    key: str,
+    operation: str,
+    payload: dict[str, Any],
+    now: datetime,
+    apply: Callable[[], Awaitable[Outcome]],
+) -> Outcome:
+    """Apply a write once under ``key``: a replay with the same payload returns the stored outcome,
+    a different payload is an ``idempotency_conflict``.
+
+    ``apply`` runs in a savepoint. A ``JifenError`` it raises (or a failed ``Outcome`` it returns
+    through ``raise_for``) undoes its writes, and the failure is stored as the key's final outcome.
+    """
+    h = request_hash(operation, payload)
+    known = await lookup(session, program_id, [key])
+    if key in known:
+        return replay(known[key], operation, h)
+    try:
+        async with session.begin_nested():
+            outcome = await apply()
+    except JifenError as exc:
+        outcome = Outcome(exc.status, exc.to_problem())
+    await store(session, program_id, [(key, operation, h, outcome)], now=now)
+    return outcome
