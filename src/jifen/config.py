@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./jifen.db"
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - refused outside development, see below
+DEV_SECRET_KEY = "dev-secret-key-change-me"  # noqa: S105 - refused in production, see below
 
 
 class Settings(BaseSettings):
@@ -21,6 +22,8 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     # The operator token that may create programs and API keys (server administration).
     admin_token: str = DEV_ADMIN_TOKEN
+    # Signs member tokens and console sessions.
+    secret_key: str = DEV_SECRET_KEY
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_echo: bool = False
     log_json: bool = False
@@ -34,6 +37,10 @@ class Settings(BaseSettings):
             raise ValueError("JIFEN_ADMIN_TOKEN must be set to a secret value in production")
         if self.env == "production" and len(self.admin_token) < 24:
             raise ValueError("JIFEN_ADMIN_TOKEN must be at least 24 characters in production")
+        if self.env == "production" and (
+            self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32
+        ):
+            raise ValueError("JIFEN_SECRET_KEY must be a secret of at least 32 characters")
         return self
 
     @property

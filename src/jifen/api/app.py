@@ -35,6 +35,7 @@ from jifen.jobs.runner import run_all
 from jifen.leaderboards.endpoints import router as leaderboards_router
 from jifen.ledger.endpoints import router as ledger_router
 from jifen.lottery.endpoints import router as lottery_router
+from jifen.members.endpoints import me_router
 from jifen.members.endpoints import router as members_router
 from jifen.partners.endpoints import router as partners_router
 from jifen.programs.endpoints import router as programs_router
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     problems.install(app)
     app.include_router(programs_router)
     app.include_router(members_router)
+    app.include_router(me_router)
     app.include_router(ledger_router)
     app.include_router(events_router)
     app.include_router(rules_router)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
-from jifen.api.deps import DbDep, ProgramDep
+from jifen.api import member_auth
+from jifen.api.deps import DbDep, ProgramDep, SettingsDep
+from jifen.api.member_auth import MemberDep
+from jifen.ledger import repository as ledger_repository
 from jifen.ledger.endpoints import PROBLEMS
 from jifen.ledger.repository import decode_cursor, encode_cursor
+from jifen.ledger.schemas import MemberBalancesOut, StatementPage
 from jifen.members import service
 from jifen.members.schemas import MemberOut, MemberPage, MemberUpsert
 
@@ -56,5 +62,86 @@ async def list_members(
         items = [service.to_out(m) for m in rows[:limit]]
         nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
         return MemberPage(items=items, next_cursor=nxt)
+
+    return await db.read(run)
+
+
+class MemberTokenIn(BaseModel):
+    ttl_seconds: int = Field(default=24 * 3600, ge=60, le=int(member_auth.MAX_TTL.total_seconds()))
+
+
+class MemberTokenOut(BaseModel):
+    token: str
+    member: str
+    expires_at: datetime
+
+
+@router.post(
+    "/{member_id}/tokens", response_model=MemberTokenOut, status_code=201, responses=PROBLEMS
+)
+async def issue_member_token(
+    member_id: MemberId,
+    program: ProgramDep,
+    db: DbDep,
+    settings: SettingsDep,
+    body: MemberTokenIn | None = None,
+) -> MemberTokenOut:
+    """A token for the member portal and ``/v1/me/...``, acting as this member only.
+
+    The merchant's backend asks for it after its own login and hands it to the member's page."""
+    now = db.now()
+    ttl = (body or MemberTokenIn()).ttl_seconds
+
+    async def run(s: Any) -> MemberTokenOut:
+        member = await service.get(s, program.id, member_id)
+        expires = now + timedelta(seconds=ttl)
+        token = member_auth.issue(
+            settings.secret_key,
+            program_id=program.id,
+            member=member.external_id,
+            expires_at=expires,
+        )
+        return MemberTokenOut(token=token, member=member.external_id, expires_at=expires)
+
+    return await db.read(run)
+
+
+me_router = APIRouter(prefix="/v1/me", tags=["me (member token)"])
+
+
+@me_router.get("", response_model=MemberOut, responses=PROBLEMS)
+async def me(who: MemberDep, db: DbDep) -> MemberOut:
+    """The member the token belongs to."""
+
+    async def run(s: Any) -> MemberOut:
+        return service.to_out(await service.get(s, who.program.id, who.member))
+
+    return await db.read(run)
+
+
+@me_router.get("/balances", response_model=MemberBalancesOut, responses=PROBLEMS)
+async def my_balances(who: MemberDep, db: DbDep) -> MemberBalancesOut:
+    now = db.now()
+
+    async def run(s: Any) -> MemberBalancesOut:
+        member = await service.get(s, who.program.id, who.member)
+        return await ledger_repository.balances(s, who.program.id, member, now=now)
+
+    return await db.read(run)
+
+
+@me_router.get("/statement", response_model=StatementPage, responses=PROBLEMS)
+async def my_statement(
+    who: MemberDep,
+    db: DbDep,
+    asset: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> StatementPage:
+    async def run(s: Any) -> StatementPage:
+        member = await service.get(s, who.program.id, who.member)
+        return await ledger_repository.statement(
+            s, who.program.id, member, asset=asset, cursor=cursor, limit=limit
+        )
 
     return await db.read(run)
