@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     # The operator token that may create programs and API keys (server administration).
     admin_token: str = DEV_ADMIN_TOKEN
+    # Redis for leaderboards and rate limits (optional; the database serves when unset),
+    # e.g. redis://127.0.0.1:6379/0
+    redis_url: str | None = None
     # Signs member tokens and console sessions.
     secret_key: str = DEV_SECRET_KEY
     db_pool_size: int = Field(default=10, ge=1, le=200)
