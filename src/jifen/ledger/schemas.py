@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,6 +19,16 @@ IdempotencyKey = Annotated[
     Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$", description="Unique per write"),
 ]
 Text = Annotated[str, Field(max_length=500)]
+# The system account on the other side of a credit or debit: where points come from or go to.
+# Partner exchanges and donation pools each have their own (``partner:<id>``, ``donation:<id>``)
+# so that a report can sum what went to each; ``fee`` collects transfer fees.
+CounterAccount = Annotated[
+    str,
+    Field(
+        pattern=r"^(issuance|redemption|fee|(partner|donation):[a-z0-9][a-z0-9_.-]{0,22})$",
+        description="System account on the other side of the posting",
+    ),
+]
 Reference = Annotated[str, Field(max_length=200)]
 
 
@@ -38,6 +48,8 @@ class CreditIn(_In):
     expires_at: datetime | None = None
     occurred_at: datetime | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
+    # Where the points come from: ``issuance`` (earned), or ``partner:<id>`` (exchanged in).
+    source: CounterAccount = "issuance"
     # Set by the earning engine; named in every posting.
     rule_id: str | None = Field(default=None, max_length=80)
     rule_version: int | None = None
@@ -59,7 +71,7 @@ class DebitIn(_In):
     reference: Reference | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
     # The system account the points go to.
-    counter: Literal["redemption"] = "redemption"
+    counter: CounterAccount = "redemption"
 
 
 class HoldIn(_In):

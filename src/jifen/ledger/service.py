@@ -309,7 +309,7 @@ async def credit(
             lot_expiry = it.expires_at
             if lot_expiry is None and assets[it.asset].expires:
                 lot_expiry = expiry.expires_at(ctx.settings, occurred)
-            issuance = await batch.system_account("issuance", it.asset)
+            issuance = await batch.system_account(it.source, it.asset)
             row = batch.post(
                 kind="credit",
                 asset=it.asset,
