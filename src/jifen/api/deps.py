@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, TypeVar
 
@@ -18,6 +18,7 @@ from jifen.config import Settings
 from jifen.db.engine import read_only
 from jifen.errors import BadRequest, Forbidden, IdempotencyKeyRequired, Unauthorized
 from jifen.kit.idempotency import IdempotencyRace
+from jifen.ledger.combiner import WriteCombiner
 from jifen.programs import service as programs
 from jifen.programs.context import ProgramContext
 
@@ -33,6 +34,11 @@ class Db:
 
     sessionmaker: async_sessionmaker[AsyncSession]
     clock: Clock
+    # Single credits, debits and holds that arrive together commit together (group commit).
+    combiner: WriteCombiner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.combiner = WriteCombiner(self.write, self.now)
 
     def now(self) -> datetime:
         return self.clock.now()

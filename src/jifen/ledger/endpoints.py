@@ -110,9 +110,7 @@ async def credit(
 ) -> JSONResponse:
     """Credit a member: a new lot that expires by the program's policy (or ``expires_at``)."""
     item = _keyed(CreditIn, body, key)
-    now = db.now()
-    outcomes = await db.write(lambda s: service.credit(s, program, [item], now=now))
-    return respond(outcomes[0])
+    return respond(await db.combiner.submit("credit", program, item))
 
 
 @router.post("/credits/batch", response_model=BatchResult, responses=PROBLEMS)
@@ -129,9 +127,7 @@ async def debit(
 ) -> JSONResponse:
     """Spend points, soonest-expiring lots first."""
     item = _keyed(DebitIn, body, key)
-    now = db.now()
-    outcomes = await db.write(lambda s: service.debit(s, program, [item], now=now))
-    return respond(outcomes[0])
+    return respond(await db.combiner.submit("debit", program, item))
 
 
 @router.post("/debits/batch", response_model=BatchResult, responses=PROBLEMS)
@@ -147,9 +143,7 @@ async def create_hold(
 ) -> JSONResponse:
     """Reserve points with a time-out; capture or void it later, or let it lapse."""
     item = _keyed(HoldIn, body, key)
-    now = db.now()
-    outcomes = await db.write(lambda s: service.hold(s, program, [item], now=now))
-    return respond(outcomes[0])
+    return respond(await db.combiner.submit("hold", program, item))
 
 
 @router.get("/holds/{hold_id}", response_model=HoldOut, responses=PROBLEMS)
