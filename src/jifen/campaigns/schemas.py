@@ -7,13 +7,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from jifen.rules.conditions import ConditionError, validate_member_condition
 from jifen.rules.schemas import AssetCode, EventType, Multiplier, RuleId
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,79}$")]
 
 
 class Audience(BaseModel):
-    """Who a campaign is for: members in any of ``tiers`` and with all of ``tags`` (empty: all)."""
+    """Who a campaign is for: members in any of ``tiers``, with all of ``tags``, in any of
+    ``regions`` and in the ``segment`` (each left empty: everyone).
+
+    ``segment`` is a CEL condition over ``member`` alone, e.g.
+    ``member.attributes.rfm == "champion" || member.days_since_joined < 30``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -22,6 +27,18 @@ class Audience(BaseModel):
     regions: list[Annotated[str, Field(max_length=100)]] = Field(
         default_factory=list, max_length=200
     )
+    segment: Annotated[str, Field(max_length=2000)] = ""
+
+    @field_validator("segment")
+    @classmethod
+    def _segment(cls, value: str) -> str:
+        if value.strip():
+            try:
+                validate_member_condition(value)
+            except ConditionError as exc:
+                at = f" (at {exc.position})" if exc.position is not None else ""
+                raise ValueError(f"{exc.message}{at}") from exc
+        return value.strip()
 
 
 class CampaignDefinition(BaseModel):

@@ -96,6 +96,19 @@ def validate(source: str) -> None:
         raise ConditionError(f"a condition must be true or false, not {type(value).__name__}")
 
 
+def validate_member_condition(source: str) -> None:
+    """A condition over the member alone (a segment): ``validate`` and no other variable."""
+    validate(source)
+    others = set(cel.compile(source).variables()) - {"member"}
+    if others:
+        name = sorted(others)[0]
+        found = re.search(rf"(?<![\w.]){re.escape(name)}\b", _mask_strings(source))
+        raise ConditionError(
+            f"a segment condition may only use member, not {name!r}",
+            found.start() if found else None,
+        )
+
+
 def sample_context() -> dict[str, Any]:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     counts = {"today": 1, "week": 1, "month": 1, "total": 1, "subject": 1}

@@ -477,9 +477,19 @@ class Evaluator:
                 continue
             if aud.regions and event.member.region not in aud.regions:
                 continue
+            if aud.segment and not self._in_segment(aud.segment, event):
+                continue
             if best is None or c.multiplier > best.multiplier:
                 best = c
         return best
+
+    def _in_segment(self, segment: str, event: EventView) -> bool:
+        """A member the segment cannot be decided for (a missing attribute) is not in it."""
+        context = {"member": _member_context(event.member, event.occurred_at)}
+        try:
+            return conditions.evaluate(segment, context)
+        except (KeyError, RuntimeError, TypeError, ValueError):
+            return False
 
     def _streak(self, member_id: int, event_type: str, day: date) -> int:
         days = self.state.active_days.get((member_id, event_type), set())
