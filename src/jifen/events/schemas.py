@@ -61,6 +61,17 @@ class ReversalCaused(BaseModel):
     amount: int
 
 
+class GrantCaused(BaseModel):
+    """A coupon issued or a badge awarded by a rule's effect."""
+
+    rule_id: str
+    rule_version: int
+    kind: Literal["coupon", "badge"]
+    target: str  # the coupon template id or the badge id
+    coupon_code: str | None = None
+    awarded: bool | None = None  # a badge: False when the member already had it
+
+
 class SkipOut(BaseModel):
     rule_id: str | None
     reason: str
@@ -76,6 +87,7 @@ class EventResult(BaseModel):
     postings: list[PostingCaused] = Field(default_factory=list)
     reviews: list[ReviewCaused] = Field(default_factory=list)
     reversals: list[ReversalCaused] = Field(default_factory=list)
+    grants: list[GrantCaused] = Field(default_factory=list)
     skipped: list[SkipOut] = Field(default_factory=list)
     error: dict[str, Any] | None = None
 

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select
@@ -25,6 +26,7 @@ from jifen.events.models import Event
 from jifen.events.schemas import (
     EventIn,
     EventResult,
+    GrantCaused,
     PostingCaused,
     ReversalCaused,
     ReviewCaused,
@@ -48,14 +50,17 @@ from jifen.rules.evaluator import (
     EvalState,
     Evaluator,
     EventView,
+    Grant,
     MemberView,
     Payout,
     RuleVersionView,
+    grant_counter,
     needs_streak,
     needs_subject_counts,
     subject_counter,
 )
 from jifen.rules.models import Counter, PendingReward
+from jifen.tiers import service as tiers
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 # What an event's subject is, per type: the order of a purchase, the invitee of an invite.
@@ -68,17 +73,21 @@ SUBJECT_ATTRIBUTE = {
 STREAK_DAYS = 400
 
 
-def member_tier(member: Member) -> str:
-    """The member's tier name for multipliers and audiences (set by the tiers module)."""
-    tier = (member.attributes or {}).get("tier", "")
-    return tier if isinstance(tier, str) else ""
+def member_tier(member: Member, tier: tiers.TierView | None = None) -> str:
+    """The member's tier code for multipliers and audiences: from the tiers domain
+    (``tiers.tiers_of``); only when the program has no tier scheme, the ``tier`` attribute."""
+    if tier is not None:
+        return tier.code
+    code = (member.attributes or {}).get("tier", "")
+    return code if isinstance(code, str) else ""
 
 
-def member_view(member: Member) -> MemberView:
+def member_view(member: Member, tier: tiers.TierView | None = None) -> MemberView:
     return MemberView(
         id=member.id,
         external_id=member.external_id,
-        tier=member_tier(member),
+        tier=member_tier(member, tier),
+        tier_multiplier=tier.multiplier if tier is not None else Decimal(1),
         tags=list(member.tags or []),
         region=member.region or "",
         joined_at=member.joined_at,
@@ -108,6 +117,7 @@ class _Pending:
     view: EventView | None = None
     result: EventResult | None = None
     payouts: list[Payout] = field(default_factory=list)
+    grants: list[Grant] = field(default_factory=list)
 
 
 async def ingest(
@@ -273,13 +283,14 @@ async def _process(
     locked = await members.by_ids(
         session, ctx.id, [p.member.id for p in live if p.member], lock=True
     )
+    tier_of = await tiers.tiers_of(session, ctx.id, sorted(locked))
     for p in live:
         assert p.member is not None
         e = p.event
         p.view = EventView(
             client_id=e.client_id,
             type=e.type,
-            member=member_view(locked[p.member.id]),
+            member=member_view(locked[p.member.id], tier_of.get(p.member.id)),
             occurred_at=e.occurred_at,
             attributes=e.attributes,
             subject=_subject(e),
@@ -323,6 +334,7 @@ async def _process(
         assert p.view is not None
         ev = evaluator.evaluate(p.view)
         p.payouts = ev.payouts
+        p.grants = ev.grants
         skipped[p.index] = [
             SkipOut(rule_id=s.rule_id, reason=s.reason, detail=s.detail) for s in ev.skipped
         ]
@@ -410,6 +422,7 @@ async def _process(
     for p in sorted(live, key=lambda x: (x.event.occurred_at, x.index)):
         if p.event.type in ("refund", "member_left"):
             reversals[p.index] = await _reverse_for(session, ctx, p, now, batch=live, caused=caused)
+    granted = await _grant(session, ctx, live, skipped, now)
     await write_counters(session, ctx.id, state)
     await campaigns.write_budgets(session, state.budgets.values(), now=now)
     for p in live:
@@ -421,6 +434,7 @@ async def _process(
             postings=caused.get(p.index, []),
             reviews=reviews.get(p.index, []),
             reversals=reversals.get(p.index, []),
+            grants=granted.get(p.index, []),
             skipped=skipped.get(p.index, []),
         )
     rows = [
@@ -454,6 +468,59 @@ async def _process(
         p.result.event_id = ids[p.event.client_id]
         processed.append(ProcessedEvent(p.event, p.member.id, p.result.event_id, p.result))
     await after_events(session, ctx, processed, now)
+
+
+async def _grant(
+    session: AsyncSession,
+    ctx: ProgramContext,
+    live: Sequence[_Pending],
+    skipped: dict[int, list[SkipOut]],
+    now: datetime,
+) -> dict[int, list[GrantCaused]]:
+    """Issue the coupons and award the badges that rules gave. Each is idempotent under the
+    event's client id and effect; one that is refused (a sold-out template, a member's coupon
+    limit) is a skip with its code, undone in its savepoint, and never fails the event."""
+    from jifen.badges import service as badges
+    from jifen.coupons import service as coupons
+
+    out: dict[int, list[GrantCaused]] = {}
+    for p in sorted(live, key=lambda x: (x.event.occurred_at, x.index)):
+        if not p.grants or p.member is None:
+            continue
+        for g in p.grants:
+            ref = f"evt:{p.event.client_id}:{g.rule_id}:{g.effect_index}"
+            caused = GrantCaused(
+                rule_id=g.rule_id, rule_version=g.rule_version, kind=g.kind, target=g.target
+            )
+            try:
+                async with session.begin_nested():
+                    if g.kind == "coupon":
+                        coupon = await coupons.issue_coupon(
+                            session,
+                            ctx,
+                            member_id=p.member.id,
+                            template_id=g.target,
+                            now=now,
+                            source="rule",
+                            source_ref=ref,
+                        )
+                        caused.coupon_code = coupon.code
+                    else:
+                        caused.awarded = await badges.award(
+                            session,
+                            ctx,
+                            member_id=p.member.id,
+                            badge_id=g.target,
+                            now=now,
+                            source=f"rule:{g.rule_id}",
+                        )
+            except JifenError as exc:
+                skipped.setdefault(p.index, []).append(
+                    SkipOut(rule_id=g.rule_id, reason=f"{g.kind}_refused", detail=exc.code)
+                )
+                continue
+            out.setdefault(p.index, []).append(caused)
+    return out
 
 
 async def write_counters(session: AsyncSession, program_id: str, state: EvalState) -> None:
@@ -543,8 +610,11 @@ async def _load_counters(
     for v in versions:
         names.add(f"rule:{v.definition.id}")
         if v.definition.limits:
-            for e in v.definition.effects:
-                names.add(f"paid:{v.definition.id}:{e.asset}")
+            for i, e in enumerate(v.definition.effects):
+                if e.amount is None:
+                    names.add(grant_counter(v.definition.id, i))
+                else:
+                    names.add(f"paid:{v.definition.id}:{e.asset}")
     periods: set[str] = set()
     for p in live:
         periods.update(period_keys(p.event.occurred_at, ctx.settings.timezone).values())

@@ -45,6 +45,8 @@ class MemberView:
     id: int
     external_id: str
     tier: str = ""
+    # The tier's points multiplier benefit (jifen.tiers); a rule's own tier_multipliers win.
+    tier_multiplier: Decimal = ONE
     tags: list[str] = field(default_factory=list)
     region: str = ""
     joined_at: datetime | None = None
@@ -147,6 +149,17 @@ class Payout:
 
 
 @dataclass(slots=True)
+class Grant:
+    """A coupon to issue or a badge to award, from a rule's effect."""
+
+    rule_id: str
+    rule_version: int
+    effect_index: int
+    kind: str  # "coupon" or "badge"
+    target: str  # the coupon template id or the badge id
+
+
+@dataclass(slots=True)
 class Skip:
     rule_id: str
     rule_version: int
@@ -157,6 +170,7 @@ class Skip:
 @dataclass(slots=True)
 class Evaluation:
     payouts: list[Payout] = field(default_factory=list)
+    grants: list[Grant] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
 
 
@@ -171,6 +185,11 @@ def pick_versions(versions: Iterable[RuleVersionView], at: datetime) -> list[Rul
             best[v.definition.id] = v
     chosen = [v for v in best.values() if v.definition.enabled]
     return sorted(chosen, key=lambda v: (v.definition.priority, v.definition.id))
+
+
+def grant_counter(rule_id: str, effect_index: int) -> str:
+    """The counter of how many coupons or badges a rule's effect gave a member."""
+    return f"grant:{rule_id}:{effect_index}"
 
 
 def needs_streak(versions: Iterable[RuleVersionView]) -> bool:
@@ -295,6 +314,9 @@ class Evaluator:
         }
         paid_assets: set[str] = set()
         for index, effect in enumerate(rule.effects):
+            if effect.amount is None:
+                self._grant(rv, index, effect, event, periods, window_n, out)
+                continue
             payout = self._effect(rv, index, effect, event, periods, window_n, out)
             if payout is not None:
                 out.payouts.append(payout)
@@ -303,6 +325,37 @@ class Evaluator:
         for asset in paid_assets if rule.limits else ():
             for w in WINDOWS:
                 self.state.bump(m, f"paid:{rule.id}:{asset}", periods[w], 1)
+
+    def _grant(
+        self,
+        rv: RuleVersionView,
+        index: int,
+        effect: Effect,
+        event: EventView,
+        periods: dict[str, str],
+        n: dict[str, int],
+        out: Evaluation,
+    ) -> None:
+        """A coupon or badge effect: ``when`` and count limits apply, per kind and target."""
+        rule = rv.definition
+        if effect.when == "first" and n["lifetime"] != 1:
+            return
+        if effect.when == "milestone" and n["lifetime"] not in effect.at:
+            return
+        kind, target = ("coupon", effect.coupon) if effect.coupon else ("badge", effect.badge)
+        assert target is not None
+        name = grant_counter(rule.id, index)
+        m = event.member.id
+        for limit in rule.limits:
+            if limit.max_count is not None:
+                given = self.state.get(m, name, periods[limit.window])[0]
+                if given >= limit.max_count:
+                    out.skipped.append(Skip(rule.id, rv.version, "limit_reached", name))
+                    return
+        if rule.limits:
+            for w in WINDOWS:
+                self.state.bump(m, name, periods[w], 1)
+        out.grants.append(Grant(rule.id, rv.version, index, kind, target))
 
     def _effect(
         self,
@@ -330,6 +383,7 @@ class Evaluator:
         }
         base: Decimal
         amount_spec = effect.amount
+        assert amount_spec is not None
         if amount_spec.fixed is not None:
             base = Decimal(amount_spec.fixed)
             explanation["base"] = {"fixed": amount_spec.fixed}
@@ -367,7 +421,8 @@ class Evaluator:
         tier_mult = ONE
         campaign: CampaignDefinition | None = None
         if effect.multiply:
-            tier_mult = rule.tier_multipliers.get(event.member.tier, ONE)
+            # The rule's own multiplier for the tier wins, else the tier's benefit.
+            tier_mult = rule.tier_multipliers.get(event.member.tier, event.member.tier_multiplier)
             campaign = self._campaign(rule, effect.asset, event)
         total_mult = tier_mult
         if campaign is not None:

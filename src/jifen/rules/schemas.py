@@ -70,9 +70,18 @@ def _check_ladder(steps: list[LadderStep]) -> None:
                 )
 
 
+GrantId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,79}$")]
+
+
 class Effect(_Strict):
+    """What a rule gives: an ``amount`` of an ``asset``, or a coupon of a template, or a badge."""
+
     asset: AssetCode = "points"
-    amount: Amount
+    amount: Amount | None = None
+    # Instead of an amount: issue a coupon of this template, or award this badge. Limits with
+    # ``max_count`` count them; multipliers, amount limits and budgets do not apply.
+    coupon: GrantId | None = None
+    badge: GrantId | None = None
     # always: every qualifying event; first: only the member's first qualifying event;
     # milestone: only when the qualifying count reaches one of ``at`` (e.g. the 10th invite).
     when: Literal["always", "first", "milestone"] = "always"
@@ -84,6 +93,9 @@ class Effect(_Strict):
 
     @model_validator(mode="after")
     def _milestones(self) -> Effect:
+        given = [k for k in ("amount", "coupon", "badge") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("an effect gives exactly one of amount, coupon, badge")
         if self.when == "milestone" and not self.at:
             raise ValueError("a milestone effect needs at (e.g. [10])")
         return self
@@ -137,6 +149,12 @@ class RuleDefinition(_Strict):
         if value is not None and value.tzinfo is None:
             raise ValueError("must include a time zone offset")
         return value
+
+    @model_validator(mode="after")
+    def _review_pays_amounts(self) -> RuleDefinition:
+        if self.review and any(e.amount is None for e in self.effects):
+            raise ValueError("a rule sent to review may only pay amounts, not coupons or badges")
+        return self
 
 
 class RuleSet(_Strict):
