@@ -47,7 +47,26 @@ async def balances(
         .where(Account.program_id == program_id, Account.member_id == member.id)
         .order_by(Account.asset)
     )
-    out = [BalanceOut(asset=a, balance=b, held=h, available=b - h) for a, b, h in rows]
+    accounts = list(rows)
+    # A hold past its time-out frees its points now, though the job that marks it lapsed may
+    # not have run yet: it no longer counts as held.
+    lapsed: dict[str, int] = {}
+    if any(h for _, _, h in accounts):
+        due = await session.execute(
+            select(Hold.asset, func.sum(Hold.amount))
+            .where(
+                Hold.program_id == program_id,
+                Hold.member_id == member.id,
+                Hold.status == "active",
+                Hold.expires_at <= now,
+            )
+            .group_by(Hold.asset)
+        )
+        lapsed = {a: int(n) for a, n in due}
+    out = []
+    for a, b, h in accounts:
+        held = max(h - lapsed.get(a, 0), 0)
+        out.append(BalanceOut(asset=a, balance=b, held=held, available=b - held))
     expiring = await session.execute(
         select(Lot.expires_at, func.sum(Lot.remaining - Lot.held))
         .where(
