@@ -122,6 +122,7 @@ class TransferIn(_In):
     asset: AssetCode = "points"
     amount: Amount
     reason: Text | None = None
+    reference: Reference | None = None
 
 
 class TransactionOut(BaseModel):

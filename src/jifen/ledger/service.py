@@ -960,6 +960,7 @@ async def transfer(
             legs=[(sender.id, -item.amount), (receiver.id, item.amount)],
             idempotency_key=item.idempotency_key,
             reason=item.reason,
+            reference=item.reference,
         )
         await batch.flush()
         return {0: Outcome(201, _txn_out(row, sender))}

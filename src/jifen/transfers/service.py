@@ -194,6 +194,7 @@ async def send_gift(
                 asset=settings.asset,
                 amount=amount,
                 reason=f"gift to {receiver}" + (f": {message}" if message else ""),
+                reference=f"gift:{request_key}"[:200],
             ),
             now=now,
         )
