@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.campaigns import service as campaigns
 from jifen.db.engine import is_postgres
-from jifen.errors import IdempotencyConflict, InvalidInput, JifenError, NotFound
+from jifen.errors import IdempotencyConflict, InvalidInput, JifenError, MemberFrozen, NotFound
 from jifen.events.listeners import ProcessedEvent, after_events
 from jifen.events.models import Event
 from jifen.events.schemas import (
@@ -283,6 +283,18 @@ async def _process(
     locked = await members.by_ids(
         session, ctx.id, [p.member.id for p in live if p.member], lock=True
     )
+    # A frozen member earns nothing: the event is refused, not stored, and may be sent again
+    # under the same client id once the member is unfrozen.
+    frozen = [p for p in live if p.member and locked[p.member.id].status == "frozen"]
+    for p in frozen:
+        p.result = _refused(
+            p.event,
+            MemberFrozen(f"member {p.event.member!r} is frozen", field="member").to_problem(),
+        )
+    if frozen:
+        live = [p for p in live if p.result is None]
+        if not live:
+            return
     tier_of = await tiers.tiers_of(session, ctx.id, sorted(locked))
     for p in live:
         assert p.member is not None

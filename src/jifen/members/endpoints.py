@@ -145,3 +145,38 @@ async def my_statement(
         )
 
     return await db.read(run)
+
+
+class StatusChangeIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+    operator: str = Field(default="api", min_length=1, max_length=200)
+
+
+async def _set_status(
+    db: DbDep, program_id: str, member_id: str, status: str, body: StatusChangeIn
+) -> MemberOut:
+    now = db.now()
+
+    async def run(s: Any) -> MemberOut:
+        member = await service.set_status(
+            s, program_id, member_id, status, reason=body.reason, actor=body.operator, now=now
+        )
+        return service.to_out(member)
+
+    return await db.write(run)
+
+
+@router.post("/{member_id}/freeze", response_model=MemberOut, responses=PROBLEMS)
+async def freeze_member(
+    member_id: MemberId, body: StatusChangeIn, program: ProgramDep, db: DbDep
+) -> MemberOut:
+    """Freeze a member (风控): they cannot spend, hold, send or earn points until unfrozen.
+    Audited with the reason; freezing a frozen member changes nothing."""
+    return await _set_status(db, program.id, member_id, "frozen", body)
+
+
+@router.post("/{member_id}/unfreeze", response_model=MemberOut, responses=PROBLEMS)
+async def unfreeze_member(
+    member_id: MemberId, body: StatusChangeIn, program: ProgramDep, db: DbDep
+) -> MemberOut:
+    return await _set_status(db, program.id, member_id, "active", body)

@@ -212,3 +212,41 @@ async def by_ids(
         for m in await session.scalars(stmt):
             out[m.id] = m
     return out
+
+
+async def set_status(
+    session: AsyncSession,
+    program_id: str,
+    external_id: str,
+    status: str,
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> Member:
+    """Freeze a member (no spending, holds, gifts or earning) or unfreeze them; audited.
+    Setting the status a member already has changes nothing and records nothing."""
+    from jifen.programs.service import record_audit
+
+    member = await get(session, program_id, external_id)
+    # Lock the row: ledger writers and event batches lock members too, in id order.
+    await session.refresh(member, with_for_update=True)
+    if member.status == status:
+        return member
+    before = member.status
+    member.status = status
+    member.updated_at = now
+    await session.flush()
+    await record_audit(
+        session,
+        program_id=program_id,
+        actor=actor,
+        action=f"member.{'freeze' if status == 'frozen' else 'unfreeze'}",
+        entity_type="member",
+        entity_id=external_id,
+        now=now,
+        before={"status": before},
+        after={"status": status},
+        reason=reason,
+    )
+    return member
