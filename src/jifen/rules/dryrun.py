@@ -52,6 +52,7 @@ from jifen.rules.evaluator import (
 )
 from jifen.rules.models import Counter
 from jifen.rules.schemas import RuleDefinition
+from jifen.tiers import service as tiers_service
 
 PAGE_SIZE = 5000
 TOP_N = 10
@@ -140,6 +141,8 @@ class DryRunReport(BaseModel):
     skip_reasons: dict[str, int]
     skips: list[SkipCount]
     budgets: list[BudgetUseOut]
+    # Coupons and badges the rules would have given, by ``coupon:<template>``/``badge:<id>``.
+    grants: dict[str, int] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -169,6 +172,7 @@ class _Tally:
     rule_reversed: dict[str, Tally[str]] = field(default_factory=dict)
     rule_review: dict[str, Tally[str]] = field(default_factory=dict)
     skips: Tally[tuple[str, str]] = field(default_factory=Tally)
+    grants: Tally[str] = field(default_factory=Tally)
     events_scanned: int = 0
     events_paying: int = 0
     events_to_review: int = 0
@@ -341,6 +345,9 @@ def _evaluate(
         )
     )
     paying = reviewing = False
+    for g in ev.grants:
+        tally.grants[f"{g.kind}:{g.target}"] += 1
+        tally.members.add(mv.id)
     for p in ev.payouts:
         tally.rule_payouts[p.rule_id] += 1
         tally.rule_members.setdefault(p.rule_id, set()).add(mv.id)
@@ -449,10 +456,9 @@ async def _page(
 async def _members(
     session: AsyncSession, program_id: str, ids: Iterable[int]
 ) -> dict[int, MemberView]:
-    return {
-        i: member_view(m)
-        for i, m in (await members_service.by_ids(session, program_id, ids)).items()
-    }
+    found = await members_service.by_ids(session, program_id, ids)
+    tier_of = await tiers_service.tiers_of(session, program_id, sorted(found))
+    return {i: member_view(m, tier_of.get(i)) for i, m in found.items()}
 
 
 async def _experiments(
@@ -648,6 +654,7 @@ def _report(
         events_paying=tally.events_paying,
         events_to_review=tally.events_to_review,
         members_affected=len(tally.members),
+        grants=dict(sorted(tally.grants.items())),
         assets=assets,
         per_rule=per_rule,
         skip_reasons=dict(sorted(reasons.items())),
