@@ -33,7 +33,14 @@ Listener = Callable[
 
 def _listeners() -> list[Listener]:
     # Imported when called: these domains use the events service themselves.
-    return []
+    from jifen.badges.service import on_events as badges
+    from jifen.leaderboards.service import on_events as leaderboards
+    from jifen.referrals.service import on_events as referrals
+    from jifen.tasks.service import on_events as tasks
+    from jifen.tiers.service import on_events as tiers
+
+    # Badges last: they read what the other listeners changed (tiers).
+    return [referrals, tiers, tasks, leaderboards, badges]
 
 
 async def after_events(

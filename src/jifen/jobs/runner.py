@@ -13,10 +13,16 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jifen.clock import Clock
+from jifen.coupons import jobs as coupon_jobs
+from jifen.leaderboards import service as leaderboards
 from jifen.ledger import chain
 from jifen.ledger import service as ledger
+from jifen.lottery import jobs as lottery_jobs
+from jifen.notify import jobs as notify_jobs
 from jifen.programs import service as programs
 from jifen.programs.context import ProgramContext
+from jifen.referrals import service as referrals
+from jifen.tiers import service as tiers
 
 log = structlog.get_logger("jifen.jobs")
 
@@ -36,6 +42,13 @@ async def _expire(s: AsyncSession, ctx: ProgramContext, clock: Clock) -> int:
 
 
 JOBS: dict[str, Step] = {"holds": _lapse, "expire": _expire, "seal": _seal}
+JOBS["coupons"] = coupon_jobs.expire
+JOBS["lottery"] = lottery_jobs.publish
+JOBS["referrals"] = referrals.run_job
+JOBS["tiers"] = tiers.run_job
+JOBS["reminders"] = notify_jobs.remind_expiring
+JOBS["birthdays"] = notify_jobs.give_gifts
+JOBS["leaderboards"] = leaderboards.run_job
 
 
 @dataclass
