@@ -31,7 +31,6 @@ from jifen.coupons.endpoints import router as coupons_router
 from jifen.db.engine import make_engine, make_sessionmaker
 from jifen.events.endpoints import router as events_router
 from jifen.experiments.endpoints import router as experiments_router
-from jifen.jobs.runner import run_all
 from jifen.leaderboards.endpoints import router as leaderboards_router
 from jifen.ledger.endpoints import router as ledger_router
 from jifen.lottery.endpoints import router as lottery_router
@@ -48,6 +47,7 @@ from jifen.users.endpoints import router as users_router
 from jifen.wallet.endpoints import router as wallet_router
 from jifen.web.routes import router as web_router
 from jifen.webhooks.endpoints import router as webhooks_router
+from jifen.webhooks.worker import run_worker
 
 log = structlog.get_logger("jifen.api")
 
@@ -69,14 +69,25 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The embedded worker: the same loops as `jifen worker` (outbox dispatch and every
+        # scheduled job), so that one process is a whole jifen.
+        stop = asyncio.Event()
         task = None
         if settings.embedded_worker_interval_s > 0:
-            task = asyncio.create_task(_job_loop(app, settings.embedded_worker_interval_s))
+            task = asyncio.create_task(
+                run_worker(
+                    sessionmaker,
+                    clock,
+                    stop,
+                    job_interval=settings.embedded_worker_interval_s,
+                    dispatch_interval=min(settings.embedded_worker_interval_s, 1.0),
+                )
+            )
         yield
+        stop.set()
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, 10)
         await engine.dispose()
 
     app = FastAPI(
@@ -162,16 +173,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         return HTMLResponse(_INDEX)
 
     return app
-
-
-async def _job_loop(app: FastAPI, interval: float) -> None:
-    db: Db = app.state.db
-    while True:
-        try:
-            await run_all(db.sessionmaker, db.clock)
-        except Exception:
-            log.exception("embedded_jobs_failed")
-        await asyncio.sleep(interval)
 
 
 _INDEX = """<!doctype html>

@@ -89,10 +89,16 @@ async def run_job(
     return results
 
 
+def job_order() -> list[str]:
+    """Every job, in the order that leaves the least for the next: holds free points and
+    expiry moves what is due before anything reads balances, and sealing chains all of it last."""
+    first, last = ["holds", "expire"], ["seal"]
+    return first + [n for n in JOBS if n not in first and n not in last] + last
+
+
 async def run_all(sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> list[JobResult]:
-    """One pass of every job, in the order that leaves the least for the next: holds free
-    points, expiry then moves what is due, and sealing chains all of it."""
+    """One pass of every job (``job_order``)."""
     out: list[JobResult] = []
-    for name in ("holds", "expire", "seal"):
+    for name in job_order():
         out.extend(await run_job(name, sessionmaker, clock))
     return out

@@ -52,10 +52,10 @@ async def jobs_loop(
     interval: float = 5.0,
 ) -> None:
     """Every scheduled job (``jifen.jobs.runner.JOBS``) for every program, every ``interval`` s."""
-    from jifen.jobs.runner import JOBS, run_job
+    from jifen.jobs.runner import job_order, run_job
 
     while not stop.is_set():
-        for name in list(JOBS):
+        for name in job_order():
             if stop.is_set():
                 return
             try:
