@@ -7,10 +7,13 @@ STAMP := $(VENV)/.installed
 VENDOR := src/jifen/web/static/vendor
 SWAGGER_UI := $(VENDOR)/swagger-ui
 SWAGGER_FILES := swagger-ui-bundle.js swagger-ui.css favicon-32x32.png LICENSE NOTICE
+# htmx and Apache ECharts for the console and the member portal.
+HTMX := $(VENDOR)/htmx
+ECHARTS := $(VENDOR)/echarts
 ASSETS := $(SWAGGER_UI)/.built
 export JIFEN_DATABASE_URL ?= sqlite+aiosqlite:///./jifen.db
 
-.PHONY: help install assets run test lint typecheck pytest bench clean
+.PHONY: help install assets browser run test lint typecheck pytest bench clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +36,10 @@ $(ASSETS): package.json $(wildcard package-lock.json)
 	rm -rf $(SWAGGER_UI)
 	mkdir -p $(SWAGGER_UI)
 	cp $(addprefix node_modules/swagger-ui-dist/,$(SWAGGER_FILES)) $(SWAGGER_UI)/
+	rm -rf $(HTMX) $(ECHARTS)
+	mkdir -p $(HTMX) $(ECHARTS)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx.org/LICENSE $(HTMX)/
+	cp node_modules/echarts/dist/echarts.min.js node_modules/echarts/LICENSE $(ECHARTS)/
 	touch $@
 
 run: $(STAMP) ## Migrate, load the demo program and serve on http://127.0.0.1:8000 (SQLite)
@@ -47,7 +54,13 @@ lint: $(STAMP) ## ruff lint and format check
 typecheck: $(STAMP) ## mypy (strict) on src/
 	$(BIN)/mypy
 
-pytest: $(STAMP) ## The test suite (SQLite and PostgreSQL)
+# The browser tests drive Debian's chromium (Playwright never downloads a browser).
+browser: ## Install Debian's chromium and CJK fonts for the browser tests, when missing
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium fonts-noto-cjk; }
+
+pytest: $(STAMP) $(ASSETS) browser ## The test suite (SQLite and PostgreSQL, browser tests in chromium)
 	$(BIN)/pytest
 
 test: lint typecheck pytest ## Everything CI runs: lint, types, tests

@@ -63,7 +63,7 @@ def serve(
     workers: int = 1,
     reload: bool = False,
 ) -> None:
-    """Serve the API (and run the embedded job loop)."""
+    """Serve the API, console and portal (and run the embedded worker: jobs and webhooks)."""
     import uvicorn
 
     from jifen.kit.runtime import tune_gc
@@ -105,22 +105,43 @@ def demo() -> None:
 
 
 @app.command()
-def worker(interval: Annotated[float, typer.Option(help="Seconds between passes")] = 5.0) -> None:
-    """Run the scheduled jobs in a loop (hold lapse, expiry, chain sealing)."""
-    from jifen.jobs.runner import run_all
+def worker(
+    interval: Annotated[float, typer.Option(help="Seconds between passes of the jobs")] = 5.0,
+    dispatch_interval: Annotated[
+        float, typer.Option(help="Seconds between outbox passes when idle")
+    ] = 1.0,
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="Messages per dispatch")] = 100,
+    timeout: Annotated[float, typer.Option(help="Webhook HTTP timeout, seconds")] = 5.0,
+    jobs: Annotated[bool, typer.Option(help="Also run the scheduled jobs")] = True,
+) -> None:
+    """Dispatch the outbox (webhooks) and run every scheduled job; SIGTERM stops it gracefully."""
+    import signal
+
     from jifen.kit.runtime import tune_gc
     from jifen.logging import configure
+    from jifen.webhooks.dispatcher import DispatchConfig
+    from jifen.webhooks.worker import run_worker
 
     settings = get_settings()
     configure(json=settings.log_json, level=settings.log_level)
     tune_gc()
+    config = DispatchConfig(batch=batch, timeout_s=timeout)
 
     async def loop() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         engine, sm = _sessionmaker()
         try:
-            while True:
-                await run_all(sm, SystemClock())
-                await asyncio.sleep(interval)
+            await run_worker(
+                sm,
+                SystemClock(),
+                stop,
+                job_interval=interval,
+                dispatch_interval=dispatch_interval,
+                config=config,
+                jobs=jobs,
+            )
         finally:
             await engine.dispose()
 
@@ -129,13 +150,19 @@ def worker(interval: Annotated[float, typer.Option(help="Seconds between passes"
 
 @jobs_app.command("run")
 def jobs_run(
-    name: Annotated[str, typer.Argument(help="holds | expire | seal | all")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="holds | expire | coupons | lottery | referrals | tiers | reminders | "
+            "birthdays | leaderboards | seal | all"
+        ),
+    ],
     program: Annotated[str | None, typer.Option(help="Only this program")] = None,
 ) -> None:
     """Run a job once, to completion. Safe to re-run, and to run beside a worker."""
-    from jifen.jobs.runner import JOBS, run_job
+    from jifen.jobs.runner import JOBS, job_order, run_job
 
-    names = list(JOBS) if name == "all" else [name]
+    names = job_order() if name == "all" else [name]
     for n in names:
         if n not in JOBS:
             console.print(f"[red]unknown job {n!r}[/red]; one of: {', '.join(JOBS)}, all")
@@ -655,6 +682,11 @@ def events_load(
         for line in examples:
             console.print(f"  {escape(line)}", highlight=False)
 
+
+# Console users (`jifen users create ...`), defined with the users domain.
+from jifen.users.cli import users_app  # noqa: E402
+
+app.add_typer(users_app, name="users")
 
 if __name__ == "__main__":
     app()

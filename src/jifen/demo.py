@@ -62,6 +62,14 @@ async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], clock: Clock
         await _history(s, ctx, now, rng)
     async with sessionmaker() as s, s.begin():
         await chain.seal(s, DEMO_ID, now=now)
+    async with sessionmaker() as s, s.begin():
+        # The console's demo owner: sign in at /console/login (see docs/concepts/console.md).
+        from jifen.users.service import ensure_user
+
+        await ensure_user(
+            s, email="owner@demo.jifen", password="jifen-demo",  # noqa: S106 - published demo
+            program_id=DEMO_ID, role="owner", name="Demo owner", now=now, actor="demo",
+        )  # fmt: skip
     return key
 
 

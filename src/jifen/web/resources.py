@@ -1,0 +1,649 @@
+"""Console pages for the other domains (tiers, check-in, tasks, badges, leaderboards, catalog,
+coupons, lottery, referrals, webhooks), described as data: what to list and how to save an
+edited JSON definition, each through that domain's ``service.py``. A page appears once its
+domain's service (and the functions it names) exists."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.errors import JifenError
+from jifen.kit.idempotency import raise_for
+from jifen.programs.context import ProgramContext
+from jifen.users.roles import Permission
+
+log = structlog.get_logger("jifen.web")
+
+Lister = Callable[[AsyncSession, ProgramContext, datetime], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Listing:
+    title: str
+    load: Lister
+    # Row actions: (label, action name) posted to /console/p/{pid}/x/{slug}/{action}/{row id}.
+    actions: tuple[tuple[str, str], ...] = ()
+    id_field: str = "id"
+
+
+@dataclass(frozen=True)
+class Editor:
+    """A JSON editor whose text is validated by ``schema`` and saved by ``save``."""
+
+    schema: str  # class name in the domain's schemas module
+    save: str  # function name in the domain's service
+    # The id is a separate argument of ``save`` (taken out of the JSON's "id").
+    id_argument: bool = False
+    example: dict[str, Any] = field(default_factory=dict)
+    current: Lister | None = None  # a single definition to prefill the editor with
+
+
+Act = Callable[[AsyncSession, ProgramContext, str, str, str | None, datetime, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Resource:
+    slug: str
+    domain: str
+    title: str
+    listings: tuple[Listing, ...]
+    editor: Editor | None = None
+    permission: Permission = "rules.edit"
+    # Row actions (session, ctx, action, row id, reason, now, actor) and who may take them.
+    act: Act | None = None
+    act_permission: Permission = "reviews.decide"
+
+
+def module(domain: str, name: str) -> Any | None:
+    try:
+        return importlib.import_module(f"jifen.{domain}.{name}")
+    except ModuleNotFoundError:
+        return None
+
+
+def svc(domain: str) -> Any:
+    mod = module(domain, "service")
+    if mod is None:
+        raise LookupError(f"jifen.{domain}.service is not there yet")
+    return mod
+
+
+def rows_of(value: Any) -> list[dict[str, Any]]:
+    """Any list/page/model as rows of JSON-able dicts."""
+    if isinstance(value, BaseModel):
+        data = value.model_dump(mode="json")
+        for key in ("items", "tiers", "rows"):
+            if isinstance(data.get(key), list) and len(data) <= 3:
+                return [r if isinstance(r, dict) else {"value": r} for r in data[key]]
+        return [data]
+    if isinstance(value, tuple):
+        return rows_of(value[0])
+    if isinstance(value, dict):
+        return [value]
+    out = []
+    for item in value or []:
+        if isinstance(item, BaseModel):
+            out.append(item.model_dump(mode="json"))
+        elif isinstance(item, dict):
+            out.append(item)
+        else:
+            out.append({"value": str(item)})
+    return out
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, ensure_ascii=False)
+        return text if len(text) <= 120 else text[:117] + "…"
+    return str(value)
+
+
+def columns(rows: list[dict[str, Any]], limit: int = 9) -> list[str]:
+    cols: list[str] = []
+    for row in rows[:20]:
+        for key in row:
+            if key not in cols:
+                cols.append(key)
+    return cols[:limit]
+
+
+# --- loaders ----------------------------------------------------------------------------------
+
+
+async def _tiers_scheme(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("tiers").get_scheme(s, ctx.id)
+
+
+async def _tiers_rows(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("tiers").comparison(s, ctx.id)
+
+
+async def _checkin_settings(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("checkin").get_settings(s, ctx.id)
+
+
+async def _tasks(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("tasks").list_tasks(s, ctx.id)
+
+
+async def _submissions(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("tasks").list_submissions(
+        s, ctx.id, status="pending", task_id=None, member=None, after_id=None, limit=100
+    )
+
+
+async def _badges(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("badges").list_badges(s, ctx.id)
+
+
+async def _boards(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("leaderboards").list_boards(s, ctx.id)
+
+
+async def _board_tops(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    """The top 10 of each board's current period (the first 5 boards)."""
+    boards = svc("leaderboards")
+    periods = module("leaderboards", "periods")
+    rows: list[dict[str, Any]] = []
+    for board in (await boards.list_boards(s, ctx.id))[:5]:
+        key = periods.key_of(board.period, now, ctx.settings.timezone) if periods else ""
+        for entry in await boards.top(s, ctx.id, board.id, key, limit=10):
+            rows.append({"board": board.id, "period": key, **rows_of(entry)[0]})
+    return rows
+
+
+async def _deliveries(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    """The latest deliveries of each endpoint (the first 5 endpoints)."""
+    hooks = svc("webhooks")
+    rows: list[dict[str, Any]] = []
+    for endpoint in (await hooks.list_endpoints(s, ctx.id))[:5]:
+        page = await hooks.deliveries(s, ctx.id, endpoint.id, limit=20)
+        rows.extend(rows_of(page))
+    return rows
+
+
+async def _dead_letters(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("webhooks").dead_letters(s, ctx.id, limit=50)
+
+
+async def _withdrawals(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    rows, _ = await svc("wallet").list_withdrawals(
+        s, ctx.id, member_id=None, status=None, after_id=None, limit=50
+    )
+    return rows
+
+
+async def _payable(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("wallet").payable(s, ctx.id)
+
+
+async def _wallet_settings(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("wallet").get_settings(s, ctx.id)
+
+
+async def _checkout_settings(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    checkout = svc("checkout")
+    out = checkout.settings_out(ctx, await checkout.rates(s, ctx))
+    return {
+        "point_value_fen": None if out.point_value_from_program else str(out.point_value_fen),
+        "max_share": str(out.max_share),
+        "min_points": out.min_points,
+        "step": out.step,
+        "enabled": out.enabled,
+    }
+
+
+async def _gift_settings(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("transfers").get_settings(s, ctx.id)
+
+
+async def _partners(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("partners").list_partners(s, ctx.id)
+
+
+async def _tasks_act(
+    s: AsyncSession,
+    ctx: ProgramContext,
+    action: str,
+    row_id: str,
+    reason: str | None,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Task submissions: claim, approve (pays the reward once), reject."""
+    tasks = svc("tasks")
+    if action == "claim":
+        await tasks.claim(s, ctx, int(row_id), reviewer=actor, now=now)
+    elif action in ("approve", "reject"):
+        await tasks.decide(
+            s, ctx, int(row_id), approve=action == "approve", reviewer=actor, reason=reason,
+            now=now,
+        )  # fmt: skip
+    else:
+        raise LookupError(action)
+
+
+async def _wallet_act(
+    s: AsyncSession,
+    ctx: ProgramContext,
+    action: str,
+    row_id: str,
+    reason: str | None,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Withdrawals: approve (captures the hold), reject (with a reason), paid (the payout
+    reference goes in the reason field)."""
+    wallet = svc("wallet")
+    wid = int(row_id)
+    if action == "approve":
+        raise_for(await wallet.approve(s, ctx, wid, operator=actor, now=now))
+    elif action == "reject":
+        await wallet.reject(s, ctx, wid, operator=actor, reason=reason or "rejected", now=now)
+    elif action == "paid":
+        if not reason:
+            raise ValueError("give the payout reference in the reason field")
+        await wallet.mark_paid(s, ctx, wid, operator=actor, payout_reference=reason, now=now)
+    else:
+        raise LookupError(action)
+
+
+async def _orders_act(
+    s: AsyncSession,
+    ctx: ProgramContext,
+    action: str,
+    row_id: str,
+    reason: str | None,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Orders: ship (the tracking number goes in the reason field), fulfil, cancel (refunds)."""
+    catalog = svc("catalog")
+    order = uuid.UUID(row_id)
+    if action == "ship":
+        if not reason:
+            raise ValueError("give the tracking number in the reason field")
+        await catalog.ship(s, ctx, order, tracking_no=reason, now=now)
+    elif action == "fulfil":
+        await catalog.fulfil(s, ctx, order, now=now)
+    elif action == "cancel":
+        await catalog.cancel(s, ctx, order, reason=reason, now=now)
+    else:
+        raise LookupError(action)
+
+
+async def _items(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("catalog").list_items(s, ctx.id)
+
+
+async def _orders(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("catalog").list_orders(s, ctx.id, limit=50)
+
+
+async def _templates(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("coupons").list_templates(s, ctx.id)
+
+
+async def _pools(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("lottery").list_pools(s, ctx.id)
+
+
+async def _referral_settings(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("referrals").get_settings(s, ctx.id)
+
+
+async def _webhooks(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+    return await svc("webhooks").list_endpoints(s, ctx.id)
+
+
+RESOURCES: tuple[Resource, ...] = (
+    Resource(
+        "tiers",
+        "tiers",
+        "Tiers",
+        (Listing("Tiers", _tiers_rows, id_field="code"),),
+        Editor(
+            "TierSchemeIn",
+            "save_scheme",
+            example={
+                "name": "会员等级",
+                "tiers": [
+                    {"code": "normal", "name": "普通会员", "min": 0},
+                    {"code": "silver", "name": "银卡", "min": 1000},
+                    {"code": "gold", "name": "金卡", "min": 5000},
+                ],
+            },
+            current=_tiers_scheme,
+        ),
+    ),
+    Resource(
+        "checkin",
+        "checkin",
+        "Check-in",
+        (),
+        Editor(
+            "CheckInSettingsIn",
+            "save_settings",
+            example={"makeup_cost": 20, "makeup_monthly_limit": 2, "gift_packs": []},
+            current=_checkin_settings,
+        ),
+    ),
+    Resource(
+        "tasks",
+        "tasks",
+        "Tasks",
+        (
+            Listing("Tasks", _tasks),
+            Listing(
+                "Pending",
+                _submissions,
+                actions=(("Claim", "claim"), ("Approve", "approve"), ("Reject", "reject")),
+            ),
+        ),
+        Editor(
+            "TaskDefinition",
+            "save_task",
+            example={
+                "id": "share-screenshot",
+                "name": "分享截图",
+                "kind": "daily",
+                "completion": {"by": "submission"},
+                "reward": {"points": 30},
+            },
+        ),
+        act=_tasks_act,
+    ),
+    Resource(
+        "badges",
+        "badges",
+        "Badges",
+        (Listing("Badges", _badges),),
+        Editor(
+            "BadgeIn",
+            "save_badge",
+            id_argument=True,
+            example={
+                "id": "checkin-7",
+                "name": "连续签到 7 天",
+                "icon": "🔥",
+                "criterion": {"kind": "checkin_streak", "n": 7},
+            },
+        ),
+    ),
+    Resource(
+        "leaderboards",
+        "leaderboards",
+        "Leaderboards",
+        (Listing("Leaderboards", _boards), Listing("Top 10", _board_tops)),
+        Editor(
+            "LeaderboardDefinition",
+            "save_board",
+            example={
+                "id": "weekly-speakers",
+                "name": "本周发言榜",
+                "metric": "event_count",
+                "event_type": "message",
+                "period": "week",
+            },
+        ),
+    ),
+    Resource(
+        "catalog",
+        "catalog",
+        "Catalog & orders",
+        (
+            Listing("Catalog & orders", _items),
+            Listing(
+                "Orders",
+                _orders,
+                actions=(("Ship", "ship"), ("Fulfil", "fulfil"), ("Cancel", "cancel")),
+            ),
+        ),
+        Editor(
+            "ItemIn",
+            "save_item",
+            id_argument=True,
+            example={
+                "id": "mug",
+                "name": "定制马克杯",
+                "kind": "virtual",
+                "price_points": 500,
+                "stock": 100,
+            },
+        ),
+        permission="catalog.edit",
+        act=_orders_act,
+        act_permission="catalog.edit",
+    ),
+    Resource(
+        "coupons",
+        "coupons",
+        "Coupons",
+        (Listing("Coupons", _templates),),
+        Editor(
+            "TemplateIn",
+            "save_template",
+            id_argument=True,
+            example={
+                "id": "no-threshold-50",
+                "name": "50 元无门槛券",
+                "kind": "no_threshold",
+                "discount_fen": 5000,
+                "valid_days": 30,
+            },
+        ),
+        permission="catalog.edit",
+    ),
+    Resource(
+        "lottery",
+        "lottery",
+        "Lottery",
+        (Listing("Lottery", _pools),),
+        Editor(
+            "PoolIn",
+            "save_pool",
+            id_argument=True,
+            example={
+                "id": "wheel",
+                "name": "幸运大转盘",
+                "cost_points": 50,
+                "prizes": [
+                    {
+                        "id": "p100",
+                        "name": "100 积分",
+                        "kind": "points",
+                        "weight": 1,
+                        "points": 100,
+                    },
+                    {"id": "none", "name": "谢谢参与", "kind": "nothing", "weight": 3},
+                ],
+            },
+        ),
+    ),
+    Resource(
+        "referrals",
+        "referrals",
+        "Referrals",
+        (),
+        Editor(
+            "ReferralSettingsIn",
+            "save_settings",
+            example={"link_base_url": "https://example.cn/invite", "qualify_on": "registered"},
+            current=_referral_settings,
+        ),
+    ),
+    Resource(
+        "webhooks",
+        "webhooks",
+        "Webhooks",
+        (
+            Listing("Webhooks", _webhooks),
+            Listing("Deliveries", _deliveries),
+            Listing("Dead letters", _dead_letters),
+        ),
+        Editor(
+            "WebhookIn",
+            "create_endpoint",
+            example={"url": "https://example.cn/jifen-hook", "events": ["points.*"]},
+        ),
+        permission="settings.edit",
+    ),
+    Resource(
+        "wallet",
+        "wallet",
+        "Wallet",
+        (
+            Listing(
+                "Withdrawals",
+                _withdrawals,
+                actions=(("Approve", "approve"), ("Reject", "reject"), ("Mark paid", "paid")),
+            ),
+            Listing("Payable", _payable),
+        ),
+        Editor(
+            "WalletSettingsIn",
+            "save_settings",
+            example={"min_amount": 100, "daily_limit": 20000},
+            current=_wallet_settings,
+        ),
+        permission="budgets.edit",
+        act=_wallet_act,
+        act_permission="points.adjust",
+    ),
+    Resource(
+        "checkout",
+        "checkout",
+        "Checkout",
+        (),
+        Editor(
+            "CheckoutSettingsIn",
+            "save_settings",
+            example={"max_share": "0.5", "min_points": 100, "step": 10},
+            current=_checkout_settings,
+        ),
+        permission="settings.edit",
+    ),
+    Resource(
+        "transfers",
+        "transfers",
+        "Gifts & donations",
+        (),
+        Editor(
+            "GiftSettingsIn",
+            "save_settings",
+            example={"daily_limit": 500, "eligible_tiers": ["silver", "gold"]},
+            current=_gift_settings,
+        ),
+    ),
+    Resource(
+        "partners",
+        "partners",
+        "Partners",
+        (Listing("Partners", _partners),),
+        Editor(
+            "PartnerIn",
+            "save_partner",
+            id_argument=True,
+            example={"id": "air-miles", "name": "航空里程", "rate_out": "10", "rate_in": "8"},
+        ),
+        permission="settings.edit",
+    ),
+)
+
+BY_SLUG = {r.slug: r for r in RESOURCES}
+
+
+async def load(
+    resource: Resource, session: AsyncSession, ctx: ProgramContext, now: datetime
+) -> dict[str, Any]:
+    """Each listing's rows and the editor's text; a part whose domain code fails shows why
+    instead of taking the whole page down (other helpers' services are still being built)."""
+    tables = []
+    for listing in resource.listings:
+        try:
+            rows = rows_of(await listing.load(session, ctx, now))
+            error = None
+        except JifenError as exc:
+            rows = []
+            error = None if exc.status == 404 else exc.detail
+        except Exception as exc:  # shown on the page and logged: the domain may be unfinished
+            log.warning("console_listing_failed", resource=resource.slug, error=repr(exc))
+            rows, error = [], f"{type(exc).__name__}: {exc}"
+        tables.append(
+            {
+                "title": listing.title,
+                "rows": rows,
+                "columns": columns(rows),
+                "actions": listing.actions,
+                "id_field": listing.id_field,
+                "error": error,
+            }
+        )
+    text = ""
+    if resource.editor is not None:
+        current: Any = None
+        if resource.editor.current is not None:
+            try:
+                current = await resource.editor.current(session, ctx, now)
+            except JifenError:
+                current = None  # nothing defined yet: the example
+            except Exception as exc:  # the example, and the reason logged
+                log.warning("console_editor_failed", resource=resource.slug, error=repr(exc))
+        data = rows_of(current)[0] if current is not None else resource.editor.example
+        text = json.dumps(data, ensure_ascii=False, indent=2)
+    return {"tables": tables, "text": text}
+
+
+async def save(
+    resource: Resource,
+    session: AsyncSession,
+    ctx: ProgramContext,
+    raw: Any,
+    *,
+    now: datetime,
+    actor: str,
+) -> None:
+    editor = resource.editor
+    assert editor is not None
+    schemas = module(resource.domain, "schemas")
+    model = getattr(schemas, editor.schema, None) if schemas is not None else None
+    if model is None:
+        model = getattr(svc(resource.domain), editor.schema)
+    if not isinstance(raw, dict):
+        raise ValueError("a JSON object is expected")
+    fn = getattr(svc(resource.domain), editor.save)
+    if editor.id_argument:
+        body = dict(raw)
+        ident = str(body.pop("id", ""))
+        await fn(session, ctx, ident, model.model_validate(body), now=now, actor=actor)
+    else:
+        await fn(session, ctx, model.model_validate(raw), now=now, actor=actor)
+
+
+async def act(
+    resource: Resource,
+    session: AsyncSession,
+    ctx: ProgramContext,
+    action: str,
+    row_id: str,
+    *,
+    reason: str | None,
+    now: datetime,
+    actor: str,
+) -> None:
+    """A row action (task submissions, withdrawals)."""
+    if resource.act is None:
+        raise LookupError(action)
+    await resource.act(session, ctx, action, row_id, reason, now, actor)
