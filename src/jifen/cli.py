@@ -93,7 +93,7 @@ def demo() -> None:
     async def run() -> str | None:
         engine, sm = _sessionmaker()
         try:
-            return await load_demo(sm, SystemClock())
+            return await load_demo(sm, SystemClock(), get_settings())
         finally:
             await engine.dispose()
 
@@ -101,7 +101,21 @@ def demo() -> None:
     if key is None:
         console.print("demo program already loaded")
     else:
+        from jifen.api import member_auth
+
+        settings = get_settings()
+        token = member_auth.issue(
+            settings.secret_key,
+            program_id="demo",
+            member="m001",
+            expires_at=SystemClock().now() + member_auth.MAX_TTL,
+        )
         console.print(f"demo program loaded; API key (shown once): [bold]{key}[/bold]")
+        console.print(
+            "console: http://127.0.0.1:8000/console  (owner@demo.jifen / jifen-demo)\n"
+            f"member portal (王芳, m001, 30 days): http://127.0.0.1:8000/m?token={token}",
+            soft_wrap=True,
+        )
 
 
 @app.command()

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jifen.clock import Clock
+from jifen.config import Settings
 from jifen.ledger import chain
 from jifen.ledger import service as ledger
 from jifen.ledger.schemas import AdjustIn, CreditIn, DebitIn, HoldIn, ReverseIn
@@ -27,17 +28,24 @@ NAMES = [
 REGIONS = ["上海", "北京", "深圳", "杭州", "成都", "广州"]
 
 
-async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> str | None:
-    """Create the demo program; returns its API key, or None if it already exists."""
+async def load_demo(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    settings: Settings | None = None,
+) -> str | None:
+    """Create the demo program; returns its API key, or None if it already exists.
+
+    With ``settings`` (the server's), it also configures every capability and plays three weeks
+    of member activity through the API (``jifen.demo_activity``)."""
     now = clock.now()
     rng = random.Random(20261124)
     async with sessionmaker() as s, s.begin():
         if await s.get(Program, DEMO_ID) is not None:
             return None
-        settings = ProgramSettings(expiry=ExpiryPolicy(kind="rolling", months=24))
+        program_settings = ProgramSettings(expiry=ExpiryPolicy(kind="rolling", months=24))
         program = await programs.create_program(
             s,
-            ProgramCreate(id=DEMO_ID, name="积分示例商城 Demo Store", settings=settings),
+            ProgramCreate(id=DEMO_ID, name="积分示例商城 Demo Store", settings=program_settings),
             now=now,
             actor="demo",
         )
@@ -58,6 +66,10 @@ async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], clock: Clock
                 ),
                 now=now,
             )
+    if settings is not None:
+        from jifen.demo_activity import run as play
+
+        await play(settings, key, [f"m{i + 1:03d}" for i in range(len(NAMES))], now)
     async with sessionmaker() as s, s.begin():
         await _history(s, ctx, now, rng)
     async with sessionmaker() as s, s.begin():

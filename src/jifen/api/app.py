@@ -182,6 +182,8 @@ _INDEX = """<!doctype html>
 a{color:#c0392b}</style></head>
 <body><h1>jifen 积分</h1>
 <p>Membership and points engine. The server is running.</p>
-<ul><li><a href="/docs">API reference (OpenAPI)</a></li>
+<ul><li><a href="/console">Admin console 管理后台</a></li>
+<li><a href="/m">Member portal 会员中心</a> (sign in with a member token: <code>/m?token=…</code>)</li>
+<li><a href="/docs">API reference (OpenAPI)</a></li>
 <li><a href="/healthz">Health</a> · <a href="/readyz">Readiness</a> · <a href="/metrics">Metrics</a></li></ul>
 </body></html>"""

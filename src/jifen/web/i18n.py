@@ -92,6 +92,7 @@ ZH: dict[str, str] = {
     "Earned": "获得时间",
     "Expires": "过期时间",
     "Never": "永不过期",
+    "More lots": "其余批次",
     "Statement": "流水",
     "Kind": "类型",
     "Balance after": "变动后余额",
