@@ -25,6 +25,7 @@ from jifen.errors import AlreadyExists, Conflict, NotFound, Unprocessable
 from jifen.events import service as events
 from jifen.events.listeners import ProcessedEvent
 from jifen.events.schemas import EventIn
+from jifen.kit import program_config
 from jifen.kit.idempotency import IdempotencyRace
 from jifen.kit.sql import insert_ignore
 from jifen.ledger import service as ledger
@@ -59,8 +60,7 @@ class ReferralRefused(Unprocessable):
 
 
 async def get_settings(session: AsyncSession, program_id: str) -> ReferralSettingsIn:
-    row = await session.get(ReferralSettings, program_id)
-    return ReferralSettingsIn() if row is None else ReferralSettingsIn.model_validate(row.config)
+    return await program_config.load(session, ReferralSettings, ReferralSettingsIn, program_id)
 
 
 async def save_settings(
@@ -71,27 +71,9 @@ async def save_settings(
     now: datetime,
     actor: str,
 ) -> ReferralSettingsIn:
-    row = await session.get(ReferralSettings, ctx.id)
-    before = None if row is None else dict(row.config)
-    config = data.model_dump(mode="json")
-    if row is None:
-        session.add(ReferralSettings(program_id=ctx.id, config=config, updated_at=now))
-    else:
-        row.config = config
-        row.updated_at = now
-    await record_audit(
-        session,
-        program_id=ctx.id,
-        actor=actor,
-        action="referrals.settings",
-        entity_type="referral_settings",
-        entity_id=ctx.id,
-        now=now,
-        before=before,
-        after=config,
+    return await program_config.save(
+        session, ReferralSettings, ctx, data, now=now, actor=actor, action="referrals.settings"
     )
-    await session.flush()
-    return data
 
 
 # --- codes ------------------------------------------------------------------------------------

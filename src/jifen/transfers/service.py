@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.clock import local_date, start_of_local_day
 from jifen.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
 from jifen.events.service import member_tier
+from jifen.kit import program_config
 from jifen.kit.idempotency import raise_for
 from jifen.kit.money import to_units
 from jifen.ledger import service as ledger
@@ -54,34 +55,15 @@ def ledger_key(prefix: str, request_key: str) -> str:
 
 
 async def get_settings(session: AsyncSession, program_id: str) -> GiftSettingsIn:
-    row = await session.get(GiftSettings, program_id)
-    return GiftSettingsIn() if row is None else GiftSettingsIn.model_validate(row.config)
+    return await program_config.load(session, GiftSettings, GiftSettingsIn, program_id)
 
 
 async def save_settings(
     session: AsyncSession, ctx: ProgramContext, data: GiftSettingsIn, *, now: datetime, actor: str
 ) -> GiftSettingsIn:
-    row = await session.get(GiftSettings, ctx.id)
-    before = None if row is None else dict(row.config)
-    config = data.model_dump(mode="json")
-    if row is None:
-        session.add(GiftSettings(program_id=ctx.id, config=config, updated_at=now))
-    else:
-        row.config = config
-        row.updated_at = now
-    await record_audit(
-        session,
-        program_id=ctx.id,
-        actor=actor,
-        action="gifts.settings",
-        entity_type="gift_settings",
-        entity_id=ctx.id,
-        now=now,
-        before=before,
-        after=config,
+    return await program_config.save(
+        session, GiftSettings, ctx, data, now=now, actor=actor, action="gifts.settings"
     )
-    await session.flush()
-    return data
 
 
 # --- gifts ------------------------------------------------------------------------------------

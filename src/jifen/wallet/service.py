@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.clock import local_date, start_of_local_day
 from jifen.db.engine import is_postgres
 from jifen.errors import Conflict, NotFound, Unprocessable
+from jifen.kit import program_config
 from jifen.kit.idempotency import Outcome, raise_for
 from jifen.ledger import service as ledger
 from jifen.ledger.schemas import CaptureIn, HoldIn, VoidIn
@@ -50,34 +51,15 @@ class WithdrawalRefused(Unprocessable):
 
 
 async def get_settings(session: AsyncSession, program_id: str) -> WalletSettingsIn:
-    row = await session.get(WalletSettings, program_id)
-    return WalletSettingsIn() if row is None else WalletSettingsIn.model_validate(row.config)
+    return await program_config.load(session, WalletSettings, WalletSettingsIn, program_id)
 
 
 async def save_settings(
     session: AsyncSession, ctx: ProgramContext, data: WalletSettingsIn, *, now: datetime, actor: str
 ) -> WalletSettingsIn:
-    row = await session.get(WalletSettings, ctx.id)
-    before = None if row is None else dict(row.config)
-    config = data.model_dump(mode="json")
-    if row is None:
-        session.add(WalletSettings(program_id=ctx.id, config=config, updated_at=now))
-    else:
-        row.config = config
-        row.updated_at = now
-    await record_audit(
-        session,
-        program_id=ctx.id,
-        actor=actor,
-        action="wallet.settings",
-        entity_type="wallet_settings",
-        entity_id=ctx.id,
-        now=now,
-        before=before,
-        after=config,
+    return await program_config.save(
+        session, WalletSettings, ctx, data, now=now, actor=actor, action="wallet.settings"
     )
-    await session.flush()
-    return data
 
 
 # --- requests ---------------------------------------------------------------------------------
