@@ -34,6 +34,9 @@ from typing import Any
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jifen.api.combiner import WriteCombiner
+from jifen.api.deps import Db
+from jifen.clock import FixedClock
 from jifen.db.engine import make_engine, make_sessionmaker
 from jifen.db.migrate import upgrade
 from jifen.events import service as events
@@ -47,6 +50,7 @@ from jifen.rules import service as rules
 SECONDS = float(os.environ.get("JIFEN_BENCH_SECONDS", "4"))
 PG_URL = os.environ.get("JIFEN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MEMBERS = 1000
+CLIENTS = 32  # concurrent single-event clients (see measure_concurrent)
 TABLES = ("events", "ledger_transactions", "postings", "lots", "outbox_messages", "counters")
 TYPES = (
     "check_in", "purchase", "message_posted", "share", "login",
@@ -204,6 +208,31 @@ def _since_clause(table: str, mark: str = "%s") -> str:
     return f"{column} >= {mark}"
 
 
+async def measure_concurrent(
+    sm: async_sessionmaker[AsyncSession], ctx: ProgramContext, now: datetime, clients: int
+) -> tuple[int, float, int, int]:
+    """``clients`` coroutines each sending one event at a time, as API clients of
+    ``POST /v1/events`` do, through the group commit the API uses (no HTTP)."""
+    combiner = WriteCombiner(Db(sm, FixedClock(now)).write, lambda: now)
+    stop = time.perf_counter() + SECONDS
+    sent = payouts = 0
+
+    async def client(c: int) -> None:
+        nonlocal sent, payouts
+        i = 0
+        while time.perf_counter() < stop:
+            (e,) = make_events(f"cc{c}-{i}", 1, now)
+            e = e.model_copy(update={"member": f"m{(c * 31 + i * 7) % MEMBERS:05d}"})
+            result = await combiner.event(ctx, e)
+            payouts += len(result.postings)
+            sent += 1
+            i += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in range(clients)))
+    return sent, time.perf_counter() - start, payouts, combiner.batches
+
+
 async def run_backend(name: str, url: str, raw: Any) -> None:
     engine = make_engine(url, pool_size=2)
     sm = make_sessionmaker(engine)
@@ -231,6 +260,30 @@ async def run_backend(name: str, url: str, raw: Any) -> None:
                 ),
                 flush=True,
             )
+        # Single events from many clients at once, committed together.
+        now = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+        ctx = await setup(sm, now - timedelta(seconds=1))
+        n, elapsed, payouts, batches = await measure_concurrent(sm, ctx, now, CLIENTS)
+        raw_per_s = raw(ctx.id, now, n)
+        ops = n / elapsed
+        print(
+            json.dumps(
+                {
+                    "bench": "events.ingest.concurrent_single",
+                    "backend": name,
+                    "batch": 1,
+                    "clients": CLIENTS,
+                    "n": n,
+                    "ops_per_s": round(ops),
+                    "raw_per_s": round(raw_per_s),
+                    "pct_of_raw": round(100 * ops / raw_per_s, 1),
+                    "mean_batch": round(n / max(batches, 1), 1),
+                    "payouts_per_event": round(payouts / n, 2),
+                    "rules": 20,
+                }
+            ),
+            flush=True,
+        )
     finally:
         await engine.dispose()
 

@@ -45,6 +45,7 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from jifen.api.combiner import WriteCombiner
 from jifen.api.deps import Db
 from jifen.clock import SystemClock
 from jifen.db.engine import make_engine, make_sessionmaker
@@ -52,7 +53,6 @@ from jifen.db.migrate import upgrade
 from jifen.kit.ids import uuid7
 from jifen.kit.runtime import tune_gc
 from jifen.ledger import service as ledger
-from jifen.ledger.combiner import WriteCombiner
 from jifen.ledger.schemas import CreditIn, DebitIn
 from jifen.members import service as members
 from jifen.programs import service as programs
@@ -226,7 +226,9 @@ async def time_concurrent(
                 if kind == "credit"
                 else DebitIn(idempotency_key=key, member=f"d-{m:04d}", amount=1, reason="bench")
             )
-            outcome = await combiner.submit("credit" if kind == "credit" else "debit", lg.ctx, item)
+            outcome = await combiner.outcome(
+                "credit" if kind == "credit" else "debit", lg.ctx, item
+            )
             if not outcome.ok:
                 raise RuntimeError(outcome.body)
             done += 1

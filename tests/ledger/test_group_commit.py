@@ -72,3 +72,49 @@ async def test_refusals_and_replays_stay_per_request_in_a_shared_batch(
     # A different request under a used key is still a conflict.
     r = await debit("rich", 31, "a")
     assert r.status_code == 409
+
+
+async def test_concurrent_single_events_share_batches_with_own_results(
+    client: httpx.AsyncClient,
+) -> None:
+    _, h = await api_program(client)
+    r = await client.post(
+        "/v1/rules",
+        json={
+            "id": "post",
+            "name": "发帖 5",
+            "trigger": "content_published",
+            "effects": [{"amount": {"fixed": 5}}],
+            "limits": [{"window": "day", "max_count": 2}],
+            "effective_from": "2026-01-01T00:00:00+08:00",
+        },
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    combiner = client._transport.app.state.db.combiner  # type: ignore[attr-defined]
+    before = combiner.batches
+
+    async def event(i: int, member: str) -> httpx.Response:
+        body = {
+            "client_id": f"e{i}",
+            "type": "content_published",
+            "member": member,
+            "occurred_at": "2026-03-01T03:00:00Z",
+        }
+        return await client.post("/v1/events", json=body, headers=h)
+
+    # Three events for one member (its daily limit is 2), one replay, one for each of 20 others.
+    responses = await asyncio.gather(
+        event(0, "busy"), event(1, "busy"), event(2, "busy"), event(0, "busy"),
+        *(event(10 + i, f"m{i}") for i in range(20)),
+    )  # fmt: skip
+    assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
+    busy = [r.json() for r in responses[:4]]
+    paid = [sum(p["amount"] for p in b["postings"]) for b in busy[:3]]
+    assert sorted(paid) == [0, 5, 5]  # the limit held across the shared batch
+    assert busy[3]["client_id"] == "e0"
+    assert busy[3]["status"] == "duplicate"
+    assert all(sum(p["amount"] for p in r.json()["postings"]) == 5 for r in responses[4:])
+    assert combiner.batches - before < len(responses)
+    r = await client.get("/v1/members/busy/balances", headers=h)
+    assert {b["asset"]: b["balance"] for b in r.json()["balances"]}["points"] == 10

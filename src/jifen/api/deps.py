@@ -13,12 +13,12 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jifen.api.combiner import WriteCombiner
 from jifen.clock import Clock
 from jifen.config import Settings
 from jifen.db.engine import read_only
 from jifen.errors import BadRequest, Forbidden, IdempotencyKeyRequired, Unauthorized
 from jifen.kit.idempotency import IdempotencyRace
-from jifen.ledger.combiner import WriteCombiner
 from jifen.programs import service as programs
 from jifen.programs.context import ProgramContext
 
@@ -34,7 +34,7 @@ class Db:
 
     sessionmaker: async_sessionmaker[AsyncSession]
     clock: Clock
-    # Single credits, debits and holds that arrive together commit together (group commit).
+    # Single credits, debits, holds and events that arrive together commit together.
     combiner: WriteCombiner = field(init=False)
 
     def __post_init__(self) -> None:

@@ -18,8 +18,7 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 async def ingest_one(body: EventIn, program: ProgramDep, db: DbDep) -> JSONResponse:
     """Ingest one event. 201 with what it caused; 200 for a replay of the same ``client_id``;
     a problem response when it is refused (too old, in the future, unknown member, conflict)."""
-    now = db.now()
-    result = (await db.write(lambda s: service.ingest(s, program, [body], now=now)))[0]
+    result = await db.combiner.event(program, body)  # group commit with concurrent requests
     if result.status == "refused":
         assert result.error is not None
         return JSONResponse(

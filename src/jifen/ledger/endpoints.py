@@ -110,7 +110,7 @@ async def credit(
 ) -> JSONResponse:
     """Credit a member: a new lot that expires by the program's policy (or ``expires_at``)."""
     item = _keyed(CreditIn, body, key)
-    return respond(await db.combiner.submit("credit", program, item))
+    return respond(await db.combiner.outcome("credit", program, item))
 
 
 @router.post("/credits/batch", response_model=BatchResult, responses=PROBLEMS)
@@ -127,7 +127,7 @@ async def debit(
 ) -> JSONResponse:
     """Spend points, soonest-expiring lots first."""
     item = _keyed(DebitIn, body, key)
-    return respond(await db.combiner.submit("debit", program, item))
+    return respond(await db.combiner.outcome("debit", program, item))
 
 
 @router.post("/debits/batch", response_model=BatchResult, responses=PROBLEMS)
@@ -143,7 +143,7 @@ async def create_hold(
 ) -> JSONResponse:
     """Reserve points with a time-out; capture or void it later, or let it lapse."""
     item = _keyed(HoldIn, body, key)
-    return respond(await db.combiner.submit("hold", program, item))
+    return respond(await db.combiner.outcome("hold", program, item))
 
 
 @router.get("/holds/{hold_id}", response_model=HoldOut, responses=PROBLEMS)

@@ -1,11 +1,12 @@
-"""Group commit: single credits, debits and holds that arrive together share one transaction.
+"""Group commit: single credits, debits, holds and events that arrive together share one
+transaction.
 
 A one-operation transaction costs about ten round trips and a commit, whatever it writes, while
 the ledger's batch path costs a fixed number of statements for up to a thousand operations. So
 the API does not open a transaction per request: each request joins the queue of its program
 and operation, and one task per queue takes everything queued, applies it with the batch
-function (``ledger.service.credit`` and friends, which give every item its own outcome and
-idempotency record) and commits, then answers each request with its own outcome. Requests that
+function (``ledger.service.credit`` and friends, or ``events.service.ingest``, which give every
+item its own outcome and idempotency record) and commits, then answers each request with its own outcome. Requests that
 arrive while a batch commits form the next one.
 
 Nothing waits on a timer: a lone request runs at once, as before, and batches form only when
@@ -25,25 +26,33 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.events.schemas import EventIn, EventResult
 from jifen.kit.idempotency import Outcome
-from jifen.ledger import service
 from jifen.programs.context import ProgramContext
 
-Op = Literal["credit", "debit", "hold"]
-BatchFn = Callable[..., Awaitable[list[Outcome]]]
-Write = Callable[[Callable[[AsyncSession], Awaitable[list[Outcome]]]], Awaitable[list[Outcome]]]
+Op = Literal["credit", "debit", "hold", "event"]
+BatchFn = Callable[..., Awaitable[list[Any]]]
+Write = Callable[[Callable[[AsyncSession], Awaitable[list[Any]]]], Awaitable[list[Any]]]
 
-_FUNCTIONS: dict[Op, BatchFn] = {
-    "credit": service.credit,
-    "debit": service.debit,
-    "hold": service.hold,
-}
+
+def _function(op: Op) -> BatchFn:
+    # Imported when first used: the API layer sits above every domain.
+    from jifen.events import service as events
+    from jifen.ledger import service as ledger
+
+    functions: dict[Op, BatchFn] = {
+        "credit": ledger.credit,
+        "debit": ledger.debit,
+        "hold": ledger.hold,
+        "event": events.ingest,
+    }
+    return functions[op]
 
 
 @dataclass
 class _Queue:
     ctx: ProgramContext
-    items: list[tuple[Any, asyncio.Future[Outcome]]] = field(default_factory=list)
+    items: list[tuple[Any, asyncio.Future[Any]]] = field(default_factory=list)
 
 
 class WriteCombiner:
@@ -58,9 +67,20 @@ class WriteCombiner:
         self.batches = 0  # committed batches, for tests and metrics
         self.largest = 0
 
-    async def submit(self, op: Op, ctx: ProgramContext, item: Any) -> Outcome:
+    async def outcome(self, op: Op, ctx: ProgramContext, item: Any) -> Outcome:
+        """A ledger operation's outcome (``credit``, ``debit``, ``hold``)."""
+        result = await self.submit(op, ctx, item)
+        assert isinstance(result, Outcome)
+        return result
+
+    async def event(self, ctx: ProgramContext, event: EventIn) -> EventResult:
+        result = await self.submit("event", ctx, event)
+        assert isinstance(result, EventResult)
+        return result
+
+    async def submit(self, op: Op, ctx: ProgramContext, item: Any) -> Any:
         key = (ctx.id, ctx.settings_version, op)
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = _Queue(ctx)
@@ -81,9 +101,9 @@ class WriteCombiner:
             del self._queues[key]
 
     async def _apply(
-        self, ctx: ProgramContext, op: Op, batch: Sequence[tuple[Any, asyncio.Future[Outcome]]]
+        self, ctx: ProgramContext, op: Op, batch: Sequence[tuple[Any, asyncio.Future[Any]]]
     ) -> None:
-        fn = _FUNCTIONS[op]
+        fn = _function(op)
         items = [item for item, _ in batch]
         try:
             outcomes = await self._write(lambda s: fn(s, ctx, items, now=self._now()))
@@ -100,7 +120,7 @@ class WriteCombiner:
             _settle(future, outcome)
 
 
-def _settle(future: asyncio.Future[Outcome], result: Outcome | BaseException) -> None:
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
     if future.done():  # the client went away; its write stands
         return
     if isinstance(result, BaseException):
