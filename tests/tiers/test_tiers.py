@@ -107,6 +107,12 @@ async def test_growth_upgrade_is_immediate_and_says_what_is_left(
     # The event that crosses 1,000 upgrades at once, in its own transaction.
     r = await send(client, h, "o2", "purchase", "m", t, order_id="o2", amount_fen=34000)
     assert r["status"] == "processed"
+    # The event's result says what it caused, the tier change included, and keeps saying it.
+    assert r["tier_changes"] == [{"from_tier": "bronze", "to_tier": "silver"}]
+    why = await client.get(
+        f"/v1/transactions/{r['postings'][0]['transaction_id']}/explain", headers=h
+    )
+    assert why.status_code == 200, why.text
     got = await tier_of(client, h, "m")
     assert (got["tier"]["code"], got["since"]) == ("silver", "2026-03-01T04:00:00Z")
     assert (got["progress"]["needed"], got["progress"]["text"]) == (4000, "还需成长值 4000")
@@ -120,6 +126,7 @@ async def test_growth_upgrade_is_immediate_and_says_what_is_left(
         client, h, "o2", "purchase", "m", t, expect=200, order_id="o2", amount_fen=34000
     )
     assert again["status"] == "duplicate"
+    assert again["tier_changes"] == [{"from_tier": "bronze", "to_tier": "silver"}]
     assert len(await history_of(client, h, "m")) == 1
     # Growth credited straight through the ledger is seen by the next evaluation.
     r = await client.post(

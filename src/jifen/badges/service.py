@@ -49,7 +49,7 @@ CHECKIN_KINDS = frozenset({"checkin_streak", "checkin_days"})
 EVENT_KINDS = frozenset({"event_count", "tier"})
 AUTO_KINDS = CHECKIN_KINDS | EVENT_KINDS
 TOPIC = "badge.awarded"
-_criterion: TypeAdapter[Criterion] = TypeAdapter(Criterion)  # type: ignore[arg-type]
+_criterion: TypeAdapter[Criterion] = TypeAdapter(Criterion)  # type: ignore[arg-type,unused-ignore]
 
 
 def share_url(program_id: str, token: str) -> str:

@@ -72,6 +72,13 @@ class GrantCaused(BaseModel):
     awarded: bool | None = None  # a badge: False when the member already had it
 
 
+class TierChangeCaused(BaseModel):
+    """The member's tier moved because of this event (an immediate upgrade)."""
+
+    from_tier: str
+    to_tier: str
+
+
 class SkipOut(BaseModel):
     rule_id: str | None
     reason: str
@@ -88,6 +95,7 @@ class EventResult(BaseModel):
     reviews: list[ReviewCaused] = Field(default_factory=list)
     reversals: list[ReversalCaused] = Field(default_factory=list)
     grants: list[GrantCaused] = Field(default_factory=list)
+    tier_changes: list[TierChangeCaused] = Field(default_factory=list)
     skipped: list[SkipOut] = Field(default_factory=list)
     error: dict[str, Any] | None = None
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -480,6 +480,23 @@ async def _process(
         p.result.event_id = ids[p.event.client_id]
         processed.append(ProcessedEvent(p.event, p.member.id, p.result.event_id, p.result))
     await after_events(session, ctx, processed, now)
+    # Listeners may add to a result (a tier change): store those results again.
+    changed = [p.result for p in live if p.result is not None and p.result.tier_changes]
+    if changed:
+        events_table = Event.__table__
+        assert isinstance(events_table, Table)
+        await session.execute(
+            update(events_table)
+            .where(events_table.c.program_id == ctx.id, events_table.c.id == bindparam("e_id"))
+            .values(result=bindparam("e_result")),
+            [
+                {
+                    "e_id": r.event_id,
+                    "e_result": r.model_dump(mode="json", exclude={"event_id", "status"}),
+                }
+                for r in changed
+            ],
+        )
 
 
 async def _grant(

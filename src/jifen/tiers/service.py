@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.clock import Clock, local_date, start_of_local_day
 from jifen.db.engine import is_postgres
 from jifen.errors import NotFound
+from jifen.events.schemas import TierChangeCaused
 from jifen.kit.db import UTCDateTime
 from jifen.kit.sql import in_values, insert_ignore
 from jifen.members.models import Member
@@ -403,9 +404,11 @@ async def _record_changes(
     source: str,
     period: str | None,
     now: datetime,
+    sink: list[tuple[int, str, str]] | None = None,
 ) -> tuple[int, int]:
     """History rows for the members whose rank the statement ``token`` changed, in one
-    ``INSERT ... SELECT``, and a ``tier.changed`` message for each. Returns (up, down)."""
+    ``INSERT ... SELECT``, and a ``tier.changed`` message for each. Returns (up, down); each
+    change is also added to ``sink`` as (member id, from tier, to tier) when one is given."""
     mt = _table(MemberTier)
     hist = _table(TierHistory)
     source_rows = select(
@@ -455,6 +458,8 @@ async def _record_changes(
     changes = inserted.all()
     if not changes:
         return 0, 0
+    if sink is not None:
+        sink.extend((c.member_id, c.from_tier, c.to_tier) for c in changes)
     external = await _external_ids(session, ctx.id, [c.member_id for c in changes])
     metric = scheme.definition.qualification.metric
     await notify.enqueue_rows(
@@ -509,9 +514,11 @@ async def upgrade_members(
     *,
     now: datetime,
     source: str = "event",
+    sink: list[tuple[int, str, str]] | None = None,
 ) -> int:
     """Raise each member to the tier their value qualifies for now, if higher (never lower).
-    The caller holds the members' locks (event ingestion does). Returns how many moved up."""
+    The caller holds the members' locks (event ingestion does). Returns how many moved up;
+    each move is added to ``sink`` as (member id, from tier, to tier) when one is given."""
     scheme = await load_scheme(session, ctx.id)
     if scheme is None or not member_ids:
         return 0
@@ -559,6 +566,7 @@ async def upgrade_members(
         source=source,
         period=None,
         now=now,
+        sink=sink,
     )
     return up
 
@@ -597,8 +605,16 @@ async def on_events(
         }
     else:
         ids = {p.member_id for p in processed if p.event.type == q.purchase_event}
-    if ids:
-        await upgrade_members(session, ctx, sorted(ids), now=now)
+    if not ids:
+        return
+    changes: list[tuple[int, str, str]] = []
+    await upgrade_members(session, ctx, sorted(ids), now=now, sink=changes)
+    # Each change is reported in the result of the member's latest event of the batch.
+    latest = {p.member_id: p for p in sorted(processed, key=lambda p: p.event.occurred_at)}
+    for member_id, before, after in changes:
+        p = latest.get(member_id)
+        if p is not None:
+            p.result.tier_changes.append(TierChangeCaused(from_tier=before, to_tier=after))
 
 
 # --- scheduled re-evaluation ---------------------------------------------------------------
