@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from jifen.web import portal_domains, resources
+from jifen.web import forms, portal_domains, resources
 from jifen.web.console import domain_ready
 from tests.e2e.conftest import Server, Shop, login, make_shop, shot
 from tests.e2e.test_portal import member_token, setup_program
@@ -72,6 +72,8 @@ def test_every_page_renders_and_is_screenshotted(server: Server, context: Any, m
         assert response.status == 200, resource.slug
         if resource.editor is not None:
             page.evaluate("window.__before_save = true")
+            if forms.FORMS.get(resource.slug) is not None:  # the JSON editor is "advanced"
+                page.click("details.advanced summary")
             page.click("[data-testid=save]")
             # A saved definition reloads the page; a refused one shows its problems inline.
             page.wait_for_function(
@@ -84,7 +86,36 @@ def test_every_page_renders_and_is_screenshotted(server: Server, context: Any, m
                 page.inner_text("#editor-result"),
             )
         assert page.locator(".panel .errors").count() == 0, resource.slug
+        form = forms.FORMS.get(resource.slug)
+        if resource.slug == "checkin":  # settings with two gift packs, through the form
+            page.fill('[name="makeup_cost"]', "20")
+            page.fill('[name="makeup_monthly_limit"]', "2")
+            for i, (streak, amount, name) in enumerate(
+                ((7, 50, "七日礼包"), (30, 300, "月度礼包"))
+            ):
+                page.click("[data-rows=gift_packs] [data-add-row]")
+                page.fill(f'[name="gift_packs.{i}.streak"]', str(streak))
+                page.fill(f'[name="gift_packs.{i}.amount"]', str(amount))
+                page.fill(f'[name="gift_packs.{i}.name"]', name)
+            page.evaluate("window.__before_save = true")
+            page.click("[data-testid=form-save]")
+            page.wait_for_function("!window.__before_save")
+            page.wait_for_selector('[name="gift_packs.1.streak"]')
+            assert page.input_value('[name="gift_packs.1.amount"]') == "300"
+        if form is not None and form.multi and resource.editor is not None:
+            # The form filled to edit the definition just saved.
+            page.goto(f"{base}/x/{resource.slug}?edit={resource.editor.example['id']}")
+            page.wait_for_selector('#def-form [name="id"][readonly]')
         shot(page, f"console-{resource.slug}")
+
+    # A refused form: the problem beside its input.
+    if domain_ready("lottery"):
+        page.goto(f"{base}/x/lottery?edit=wheel")
+        page.fill('[name="prizes.1.weight"]', "-1")
+        page.click("[data-testid=form-save]")
+        page.locator('[data-error-for="prizes.1.weight"]').wait_for()
+        page.locator("#def-form").scroll_into_view_if_needed()
+        shot(page, "console-form-error")
 
     for path, name in (
         ("", "console-overview-demo"),

@@ -38,6 +38,9 @@ def test_every_word_on_the_pages_has_a_chinese_translation() -> None:
         words.update(re.findall(r"t\('([^']+)'\)", path.read_text()))
     for item in resources.RESOURCES:
         words.add(item.title)
+        for listing in item.listings:
+            words.add(listing.title)
+            words.update(label for label, _ in listing.actions)
     missing = sorted(w for w in words if w not in ZH)
     assert missing == []
     assert translator("en")("Members") == "Members"

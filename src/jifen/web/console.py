@@ -34,8 +34,9 @@ from jifen.rules import dryrun, reviews
 from jifen.rules import service as rules
 from jifen.users import service as users
 from jifen.users.roles import ROLES, Permission
-from jifen.web import auth, domains, resources, stats
+from jifen.web import auth, domains, forms, resources, stats
 from jifen.web.auth import Console
+from jifen.web.i18n import translator
 from jifen.web.templating import render
 
 router = APIRouter(prefix="/console")
@@ -953,7 +954,15 @@ async def resource_page(request: Request, pid: Pid, slug: str) -> Response:
     assert ctx is not None
     db = auth.db_of(request)
     now = db.now()
-    data = await db.read(lambda s: resources.load(resource, s, ctx, now))
+    edit = request.query_params.get("edit") or None
+    data = await db.read(lambda s: resources.load(resource, s, ctx, now, edit))
+    t = translator(who.locale)
+    choices = forms.options_of(slug)
+    tz = ctx.settings.timezone
+
+    def fmt(column: str, value: Any) -> str:
+        return resources.formatted(column, value, t, who.locale, choices, tz)
+
     return page(
         request,
         who,
@@ -961,8 +970,60 @@ async def resource_page(request: Request, pid: Pid, slug: str) -> Response:
         slug,
         title=resource.title,
         resource=resource,
-        cell=resources.cell,
+        fmt=fmt,
+        header=resources.header,
+        by_input={},
+        general=[],
         **data,
+    )
+
+
+@router.post("/p/{pid}/x/{slug}/form", response_class=HTMLResponse)
+async def resource_form_save(request: Request, pid: Pid, slug: str) -> Response:
+    """A definition's form: the posted fields become the dict the JSON editor takes, saved
+    through the same service; refused, the form comes back with each problem by its input."""
+    resource = resources.BY_SLUG.get(slug)
+    form = forms.FORMS.get(slug)
+    if resource is None or form is None or resource.editor is None:
+        return Response(status_code=404)
+    if not domain_ready(resource.domain):
+        return Response(status_code=404)
+    who = await auth.console(request, pid, resource.permission)
+    if isinstance(who, Response):
+        return who
+    ctx = who.program
+    assert ctx is not None
+    built = forms.build(form, await form_of(request), ctx.settings.timezone)
+    problems = built.errors
+    if not problems:
+        db = auth.db_of(request)
+        now = db.now()
+        try:
+            await db.write(
+                lambda s: resources.save(resource, s, ctx, built.data, now=now, actor=actor(who))
+            )
+        except ValidationError as exc:
+            problems = forms.problems_of(list(exc.errors()), who.locale)
+        except JifenError as exc:
+            problems = problem_list(exc)
+        except (ValueError, TypeError) as exc:
+            problems = [{"field": "", "message": str(exc), "position": None}]
+    if not problems:
+        response = render("console/_message.html", who.locale, notice="Saved.")
+        response.headers["HX-Refresh"] = "true"
+        return response
+    by_input, general = forms.place(form, built.state, problems)
+    return render(
+        "console/_form.html",
+        who.locale,
+        status_code=422,
+        who=who,
+        resource=resource,
+        form=form,
+        state=built.state,
+        edit=request.query_params.get("edit") or None,
+        by_input=by_input,
+        general=general,
     )
 
 
@@ -984,10 +1045,7 @@ async def resource_save(request: Request, pid: Pid, slug: str) -> Response:
     try:
         await db.write(lambda s: resources.save(resource, s, ctx, raw, now=now, actor=actor(who)))
     except ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "position": None}
-            for e in exc.errors()
-        ]
+        problems = forms.problems_of(list(exc.errors()), who.locale)
         return render("console/_problems.html", who.locale, status_code=422, problems=problems)
     except JifenError as exc:
         return render(

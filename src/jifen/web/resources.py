@@ -11,7 +11,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from pydantic import BaseModel
@@ -21,6 +23,7 @@ from jifen.errors import JifenError
 from jifen.kit.idempotency import raise_for
 from jifen.programs.context import ProgramContext
 from jifen.users.roles import Permission
+from jifen.web import forms
 
 log = structlog.get_logger("jifen.web")
 
@@ -34,6 +37,7 @@ class Listing:
     # Row actions: (label, action name) posted to /console/p/{pid}/x/{slug}/{action}/{row id}.
     actions: tuple[tuple[str, str], ...] = ()
     id_field: str = "id"
+    columns: tuple[str, ...] = ()  # the columns to show, in order (default: the first fields)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,226 @@ def cell(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False)
         return text if len(text) <= 120 else text[:117] + "…"
     return str(value)
+
+
+# A listing's column headers: each field name's English label (translated on the page).
+COLUMNS: dict[str, str] = {
+    "id": "ID",
+    "code": "Code",
+    "name": "Name",
+    "rank": "Rank",
+    "min": "Threshold",
+    "discount_rate": "Discount",
+    "points_multiplier": "Points multiplier",
+    "exclusive_activities_per_month": "Exclusive activities / month",
+    "free_returns": "Free returns",
+    "dedicated_support": "Dedicated support",
+    "custom": "Custom benefits",
+    "current": "Current",
+    "description": "Description",
+    "kind": "Kind",
+    "completion": "Completion",
+    "reward": "Reward",
+    "group": "Group",
+    "repeat": "Repeat",
+    "starts_at": "Starts",
+    "ends_at": "Ends",
+    "deadline": "Deadline",
+    "enabled": "Enabled",
+    "active": "Active",
+    "position": "Position",
+    "task_id": "Task",
+    "member": "Member",
+    "period": "Period",
+    "proof_url": "Proof link",
+    "proof_text": "Proof note",
+    "status": "Status",
+    "claimed_by": "Claimed by",
+    "claimed_at": "Claimed at",
+    "decided_by": "Decided by",
+    "decided_at": "Decided at",
+    "decision_reason": "Reason",
+    "created_at": "Created",
+    "updated_at": "Updated",
+    "icon": "Icon",
+    "color": "Colour",
+    "criterion": "Criterion",
+    "sort_order": "Order",
+    "metric": "Metric",
+    "asset": "Asset",
+    "event_type": "Event type",
+    "event_types": "Event types",
+    "rewards": "Rewards",
+    "board": "Leaderboard",
+    "score": "Score",
+    "reached_at": "Reached at",
+    "category": "Category",
+    "price_points": "Price (points)",
+    "cash_fen": "Cash (yuan)",
+    "stock": "Stock",
+    "coupon_template_id": "Coupon template",
+    "tiers": "Tiers allowed",
+    "limit": "Limit per member",
+    "available_from": "Available from",
+    "available_until": "Available until",
+    "drop_at": "Drop at",
+    "meta": "Meta",
+    "item": "Item",
+    "quantity": "Quantity",
+    "points": "Points",
+    "address": "Address",
+    "tracking_no": "Tracking number",
+    "debit_transaction_id": "Debit transaction",
+    "refund_transaction_id": "Refund transaction",
+    "coupons": "Coupons",
+    "cancel_reason": "Cancel reason",
+    "shipped_at": "Shipped",
+    "fulfilled_at": "Fulfilled",
+    "cancelled_at": "Cancelled",
+    "discount_fen": "Discount (yuan)",
+    "threshold_fen": "Threshold (yuan)",
+    "percent": "Price paid",
+    "percent_off": "Percent off",
+    "max_discount_fen": "Max discount (yuan)",
+    "scope": "Scope",
+    "categories": "Categories",
+    "product_ids": "Product ids",
+    "valid_from": "Valid from",
+    "valid_until": "Valid until",
+    "valid_days": "Valid for (days)",
+    "per_member_limit": "Per member limit",
+    "total_quantity": "Total quantity",
+    "issued": "Issued",
+    "remaining": "Remaining",
+    "cost_points": "Cost per draw (points)",
+    "daily_limit": "Daily limit",
+    "budget_points": "Points budget",
+    "budget_spent": "Budget spent",
+    "consolation_prize": "Consolation prize",
+    "prizes": "Prizes",
+    "url": "URL",
+    "events": "Events",
+    "max_attempts": "Max attempts",
+    "endpoint_id": "Endpoint",
+    "message_id": "Message",
+    "type": "Type",
+    "attempts": "Attempts",
+    "failures": "Failures",
+    "next_attempt_at": "Next attempt",
+    "last_status_code": "Last status code",
+    "last_error": "Last error",
+    "delivered_at": "Delivered",
+    "dead_at": "Dead at",
+    "log": "Log",
+    "amount": "Amount",
+    "payee": "Payee",
+    "hold_id": "Hold",
+    "capture_transaction_id": "Capture transaction",
+    "reason": "Reason",
+    "payout_reference": "Payout reference",
+    "requested_at": "Requested",
+    "paid_at": "Paid at",
+    "approved_unpaid": "Approved, unpaid",
+    "pending": "Pending",
+    "items": "Items",
+    "rate_out": "Rate out",
+    "rate_in": "Rate in",
+    "min_units_out": "Min units out",
+    "min_units_in": "Min units in",
+    "daily_units_out": "Daily units out",
+    "daily_units_in": "Daily units in",
+    "value": "Value",
+    "count": "Count",
+}
+
+# Select values shown in listings (the forms' choices add theirs, see ``forms.options_of``).
+VALUES: dict[str, str] = {
+    "pending": "Pending",
+    "approved": "Approved",
+    "rejected": "Rejected",
+    "shipped": "Shipped",
+    "fulfilled": "Fulfilled",
+    "cancelled": "Cancelled",
+    "paid": "Paid",
+}
+
+
+ASSET_NAMES = {"points": "points", "growth": "growth", "cash": "Cash (fen)"}
+
+
+def header(column: str) -> str:
+    """A column's English label (an unknown field as words)."""
+    return COLUMNS.get(column, column.replace("_", " ").capitalize())
+
+
+def _trim(text: str) -> str:
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def formatted(
+    column: str,
+    value: Any,
+    t: Callable[[str], str],
+    locale: str = "zh-CN",
+    choices: dict[str, dict[str, str]] | None = None,
+    tz: str = "Asia/Shanghai",
+) -> str:
+    """A cell as an operator reads it: Yes/No, a discount as "9 折" (10% off in English),
+    a multiplier as "1.5×", money in yuan, times in the program's zone, choices by label."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return t("Yes") if value else t("No")
+    labels = (choices or {}).get(column, {})
+    if isinstance(value, list) and all(isinstance(v, (str, int)) for v in value):
+        return ", ".join(str(v) for v in value)  # tier codes, categories; [] as nothing
+    if column == "prizes" and isinstance(value, list):  # 100 积分 ×1 · 谢谢参与 ×3
+        return " · ".join(
+            f"{p.get('name')} ×{p.get('weight')}" for p in value if isinstance(p, dict)
+        )
+    if column == "limit" and isinstance(value, dict):  # 2 / 每天
+        window = str(value.get("window", ""))
+        return f"{value.get('count')} / {t(dict(forms.WINDOWS).get(window, window))}"
+    if column in ("reward", "bonus") and isinstance(value, dict):  # 30 积分 · 优惠券 x
+        parts = [f"{v} {t(ASSET_NAMES[k])}" for k, v in value.items() if k in ASSET_NAMES and v]
+        if value.get("coupon_template"):
+            parts.append(f"{t('Coupon')} {value['coupon_template']}")
+        return " · ".join(parts)
+    if column == "completion" and isinstance(value, dict):
+        if value.get("by") == "event":
+            return f"{value.get('trigger')} ×{value.get('count', 1)}"
+        return t("By submission (reviewed)")
+    try:
+        if column == "discount_rate":
+            rate = Decimal(str(value))
+            if rate >= 1:
+                return t("No discount")
+            if locale.startswith("zh"):  # 9 折, 8.5 折
+                return f"{_trim(str(rate * 10))} 折"
+            return f"{_trim(str((1 - rate) * 100))}% off"
+        if column in ("points_multiplier", "multiplier"):
+            return f"{_trim(str(Decimal(str(value))))}×"
+        if column == "percent":
+            return f"{_trim(str(Decimal(str(value)) * 100))}%"
+        if column == "percent_off":
+            return f"{_trim(str(value))}%"
+        if column.endswith("_fen") and isinstance(value, int):
+            return f"¥{Decimal(value) / 100:,.2f}"
+    except (ArithmeticError, ValueError):
+        return cell(value)
+    if isinstance(value, str):
+        if value in labels:
+            return t(labels[value])
+        if column == "status" and value in VALUES:
+            return t(VALUES[value])
+        if column.endswith(("_at", "_from", "_until")) and "T" in value:
+            try:
+                instant = datetime.fromisoformat(value)
+            except ValueError:
+                return value
+            if instant.tzinfo is not None:
+                return instant.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    return cell(value)
 
 
 def columns(rows: list[dict[str, Any]], limit: int = 9) -> list[str]:
@@ -321,8 +545,23 @@ RESOURCES: tuple[Resource, ...] = (
                 "name": "会员等级",
                 "tiers": [
                     {"code": "normal", "name": "普通会员", "min": 0},
-                    {"code": "silver", "name": "银卡", "min": 1000},
-                    {"code": "gold", "name": "金卡", "min": 5000},
+                    {
+                        "code": "silver",
+                        "name": "银卡",
+                        "min": 1000,
+                        "benefits": {"discount_rate": "0.95", "points_multiplier": "1.2"},
+                    },
+                    {
+                        "code": "gold",
+                        "name": "金卡",
+                        "min": 5000,
+                        "benefits": {
+                            "discount_rate": "0.9",
+                            "points_multiplier": "1.5",
+                            "free_returns": True,
+                            "dedicated_support": True,
+                        },
+                    },
                 ],
             },
             current=_tiers_scheme,
@@ -345,7 +584,21 @@ RESOURCES: tuple[Resource, ...] = (
         "tasks",
         "Tasks",
         (
-            Listing("Tasks", _tasks),
+            Listing(
+                "Tasks",
+                _tasks,
+                columns=(
+                    "id",
+                    "name",
+                    "kind",
+                    "repeat",
+                    "group",
+                    "completion",
+                    "reward",
+                    "position",
+                    "enabled",
+                ),
+            ),
             Listing(
                 "Pending",
                 _submissions,
@@ -404,7 +657,22 @@ RESOURCES: tuple[Resource, ...] = (
         "catalog",
         "Catalog & orders",
         (
-            Listing("Catalog & orders", _items),
+            Listing(
+                "Catalog items",
+                _items,
+                columns=(
+                    "id",
+                    "name",
+                    "kind",
+                    "category",
+                    "price_points",
+                    "cash_fen",
+                    "stock",
+                    "limit",
+                    "tiers",
+                    "enabled",
+                ),
+            ),
             Listing(
                 "Orders",
                 _orders,
@@ -431,7 +699,28 @@ RESOURCES: tuple[Resource, ...] = (
         "coupons",
         "coupons",
         "Coupons",
-        (Listing("Coupons", _templates),),
+        (
+            Listing(
+                "Coupons",
+                _templates,
+                columns=(
+                    "id",
+                    "name",
+                    "kind",
+                    "discount_fen",
+                    "threshold_fen",
+                    "percent_off",
+                    "max_discount_fen",
+                    "scope",
+                    "valid_days",
+                    "valid_until",
+                    "per_member_limit",
+                    "issued",
+                    "remaining",
+                    "active",
+                ),
+            ),
+        ),
         Editor(
             "TemplateIn",
             "save_template",
@@ -450,7 +739,23 @@ RESOURCES: tuple[Resource, ...] = (
         "lottery",
         "lottery",
         "Lottery",
-        (Listing("Lottery", _pools),),
+        (
+            Listing(
+                "Lottery",
+                _pools,
+                columns=(
+                    "id",
+                    "name",
+                    "cost_points",
+                    "daily_limit",
+                    "budget_points",
+                    "budget_spent",
+                    "consolation_prize",
+                    "prizes",
+                    "active",
+                ),
+            ),
+        ),
         Editor(
             "PoolIn",
             "save_pool",
@@ -566,11 +871,17 @@ BY_SLUG = {r.slug: r for r in RESOURCES}
 
 
 async def load(
-    resource: Resource, session: AsyncSession, ctx: ProgramContext, now: datetime
+    resource: Resource,
+    session: AsyncSession,
+    ctx: ProgramContext,
+    now: datetime,
+    edit: str | None = None,
 ) -> dict[str, Any]:
-    """Each listing's rows and the editor's text; a part whose domain code fails shows why
+    """Each listing's rows, the form's inputs (filled from the row ``edit`` names, or from the
+    current definition) and the JSON editor's text; a part whose domain code fails shows why
     instead of taking the whole page down (other helpers' services are still being built)."""
-    tables = []
+    tables: list[dict[str, Any]] = []
+    first: list[dict[str, Any]] = []  # the first listing's rows (the definitions a form edits)
     for listing in resource.listings:
         try:
             rows = rows_of(await listing.load(session, ctx, now))
@@ -581,11 +892,14 @@ async def load(
         except Exception as exc:  # shown on the page and logged: the domain may be unfinished
             log.warning("console_listing_failed", resource=resource.slug, error=repr(exc))
             rows, error = [], f"{type(exc).__name__}: {exc}"
+        if not tables:
+            first = rows
         tables.append(
             {
                 "title": listing.title,
                 "rows": rows,
-                "columns": columns(rows),
+                "columns": [c for c in listing.columns if any(c in r for r in rows)]
+                or columns(rows),
                 "actions": listing.actions,
                 "id_field": listing.id_field,
                 "error": error,
@@ -603,7 +917,17 @@ async def load(
                 log.warning("console_editor_failed", resource=resource.slug, error=repr(exc))
         data = rows_of(current)[0] if current is not None else resource.editor.example
         text = json.dumps(data, ensure_ascii=False, indent=2)
-    return {"tables": tables, "text": text}
+    form = forms.FORMS.get(resource.slug)
+    state = None
+    if form is not None:
+        chosen: dict[str, Any] | None = None
+        if not form.multi:
+            chosen = json.loads(text) if text else None
+        elif edit:
+            found = [r for r in first if str(r.get("id")) == edit]
+            chosen = found[0] if found else None
+        state = forms.state_of(form, chosen, ctx.settings.timezone)
+    return {"tables": tables, "text": text, "form": form, "state": state, "edit": edit}
 
 
 async def save(
