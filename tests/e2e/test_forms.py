@@ -167,3 +167,97 @@ def test_tier_form_shows_a_bad_value_beside_its_input(server: Server, context: A
     assert (benefits.discount_rate, benefits.points_multiplier) == (Decimal("0.85"), Decimal(2))
     assert (benefits.free_returns, benefits.dedicated_support) == (True, False)
     assert stored.tiers[1].benefits.discount_rate == Decimal("0.95")  # the other rows as they were
+
+
+def test_badge_form_criterion_fields(server: Server, context: Any) -> None:
+    if not domain_ready("badges"):
+        pytest.skip("badges not there yet")
+    shop = make_shop(server, ("operator",))
+    page = context.new_page()
+    login(page, server, shop.emails["operator"])
+    page.goto(f"{server.url}/console/p/{shop.id}/x/badges")
+    assert page.inner_text("#def-form h2").startswith("勋章")
+    page.fill('[name="id"]', "talker")
+    page.fill('[name="name"]', "话痨")
+    page.fill('[name="icon"]', "💬")
+    # Each criterion shows only the inputs it needs.
+    page.select_option('[name="criterion.kind"]', "tier")
+    assert page.is_visible('[name="criterion.tier"]')
+    assert page.is_hidden('[name="criterion.n"]')
+    page.select_option('[name="criterion.kind"]', "event_count")
+    assert page.is_hidden('[name="criterion.tier"]')
+    page.fill('[name="criterion.event_type"]', "message")
+    page.fill('[name="criterion.n"]', "0")  # refused by the schema (at least 1)
+    page.click("[data-testid=form-save]")
+    error = page.locator('[data-error-for="criterion.n"]')
+    error.wait_for()
+    assert error.inner_text() == "应大于或等于 1"
+    page.fill('[name="criterion.n"]', "100")
+    saved_and_reloaded(page, "talker")
+    listing = page.inner_text("[data-table='1']")
+    assert "话痨" in listing
+    assert "某类事件达到 N 次 (message, 100)" in listing
+
+    async def stored(s: AsyncSession) -> Any:
+        from jifen.badges import service as badges
+
+        return await badges.get_badge(s, shop.id, "talker")
+
+    badge = server.run(stored)
+    assert (badge.name, badge.icon, badge.enabled) == ("话痨", "💬", True)
+    assert badge.criterion.model_dump() == {
+        "kind": "event_count",
+        "event_type": "message",
+        "n": 100,
+    }
+
+
+def test_leaderboard_form_with_two_reward_rows(server: Server, context: Any) -> None:
+    if not domain_ready("leaderboards"):
+        pytest.skip("leaderboards not there yet")
+    shop = make_shop(server, ("operator",))
+    page = context.new_page()
+    login(page, server, shop.emails["operator"])
+    page.goto(f"{server.url}/console/p/{shop.id}/x/leaderboards")
+    page.fill('[name="id"]', "weekly-speakers")
+    page.fill('[name="name"]', "本周发言榜")
+    page.select_option('[name="metric"]', "event_count")
+    assert page.is_hidden('[name="event_types"]')  # a points board's filter
+    page.fill('[name="event_type"]', "message")
+    page.select_option('[name="period"]', "week")
+    # Rewards are optional: the empty form has no row; two are added in the page.
+    rows = page.locator("[data-rows=rewards] [data-row]")
+    assert rows.count() == 0
+    page.click("[data-rows=rewards] [data-add-row]")
+    page.click("[data-rows=rewards] [data-add-row]")
+    assert rows.count() == 2
+    page.fill('[name="rewards.0.from"]', "1")
+    page.fill('[name="rewards.0.to"]', "1")
+    page.fill('[name="rewards.0.reward.points"]', "500")
+    page.fill('[name="rewards.1.from"]', "2")
+    page.fill('[name="rewards.1.to"]', "10")
+    page.fill('[name="rewards.1.reward.points"]', "100")
+    page.fill('[name="rewards.1.reward.growth"]', "20")
+    saved_and_reloaded(page, "weekly-speakers")
+    listing = page.inner_text("[data-table='1']")
+    assert "本周发言榜" in listing
+    assert "1: 500 积分; 2–10: 100 积分 · 20 成长值" in listing
+
+    async def stored(s: AsyncSession) -> Any:
+        from jifen.leaderboards import service as boards
+
+        return await boards.get_board(s, shop.id, "weekly-speakers")
+
+    board = server.run(stored)
+    assert (board.metric, board.event_type, board.period, board.enabled) == (
+        "event_count", "message", "week", True,
+    )  # fmt: skip
+    assert [(r.from_rank, r.to_rank, r.reward.points, r.reward.growth) for r in board.rewards] == [
+        (1, 1, 500, 0),
+        (2, 10, 100, 20),
+    ]
+    # Editing it: the form comes back with both rows filled.
+    page.click('[data-edit="weekly-speakers"]')
+    page.wait_for_selector('[name="id"][readonly]')
+    assert rows.count() == 2
+    assert page.input_value('[name="rewards.1.to"]') == "10"

@@ -419,3 +419,334 @@ def test_schema_messages_in_chinese() -> None:
     assert zh == {"name": "至少 1 个字符", "cost_points": "应大于或等于 0", "prizes": "至少 1 项"}
     en = {p["field"]: p["message"] for p in forms.problems_of(list(caught.value.errors()), "en")}
     assert en["cost_points"] == "Input should be greater than or equal to 0"
+
+
+def test_badge_form_takes_only_the_chosen_criterions_fields() -> None:
+    form = forms.FORMS["badges"]
+    common = {"id": "talker", "name": "话痨", "icon": "💬", "color": "#336699", "enabled": "on"}
+    built = forms.build(
+        form,
+        {
+            **common,
+            "criterion.kind": "event_count",
+            "criterion.n": "100",
+            "criterion.event_type": "message",
+            "criterion.tier": "gold",  # a tier badge's field: left out
+            "sort_order": "2",
+        },
+    )
+    assert built.errors == []
+    assert built.data == {
+        "id": "talker",
+        "name": "话痨",
+        "icon": "💬",
+        "color": "#336699",
+        "criterion": {"kind": "event_count", "n": 100, "event_type": "message"},
+        "sort_order": 2,
+        "enabled": True,
+    }
+    assert validate("badges", built.data).criterion.event_type == "message"
+    built = forms.build(form, {**common, "criterion.kind": "manual", "criterion.n": "7"})
+    assert built.data["criterion"] == {"kind": "manual"}
+    validate("badges", built.data)
+    # A streak badge without its number: the schema's path names the union's branch
+    # (criterion.checkin_streak.n); the error lands by the "Times" input all the same.
+    built = forms.build(form, {**common, "criterion.kind": "checkin_streak", "criterion.n": ""})
+    with pytest.raises(ValidationError) as caught:
+        validate("badges", built.data)
+    by_input, general = forms.place(form, built.state, problems_of(caught.value))
+    assert set(by_input) == {"criterion.n"}
+    assert general == []
+    # A stored badge fills the form (id read-only) and builds back to the same badge.
+    stored = {**built.data, "criterion": {"kind": "tier", "tier": "gold"}, "description": "",
+              "sort_order": 0, "created_at": "2026-03-01T04:00:00Z",
+              "updated_at": "2026-03-01T04:00:00Z"}  # fmt: skip
+    state = forms.state_of(form, stored, "Asia/Shanghai")
+    assert state.get("criterion.kind") == "tier"
+    assert state.get("criterion.tier") == "gold"
+    assert state.get("_extra") == ""
+    again = forms.build(form, state.values)
+    assert again.errors == []
+    assert validate("badges", again.data) == validate(
+        "badges", {k: v for k, v in stored.items() if not k.endswith("_at")}
+    )
+
+
+def test_leaderboard_form_with_two_reward_rows() -> None:
+    form = forms.FORMS["leaderboards"]
+    assert forms.state_of(form, None, "Asia/Shanghai").rows == {"rewards": 0}  # optional
+    posted = {
+        "id": "weekly-speakers",
+        "name": "本周发言榜",
+        "metric": "event_count",
+        "event_type": "message",
+        "asset": "growth",  # a points_earned board's field: left out
+        "event_types": "order_paid",  # likewise
+        "period": "week",
+        "enabled": "on",
+        "rewards.0.from": "1",
+        "rewards.0.to": "1",
+        "rewards.0.reward.points": "500",
+        "rewards.0.reward.coupon_template": "vip-50",
+        "rewards.3.from": "2",
+        "rewards.3.to": "10",
+        "rewards.3.reward.points": "100",
+        "rewards.3.reward.growth": "",
+    }
+    built = forms.build(form, posted)
+    assert built.errors == []
+    assert built.data == {
+        "id": "weekly-speakers",
+        "name": "本周发言榜",
+        "metric": "event_count",
+        "event_type": "message",
+        "period": "week",
+        "enabled": True,
+        "rewards": [
+            {"from": 1, "to": 1, "reward": {"points": 500, "coupon_template": "vip-50"}},
+            {"from": 2, "to": 10, "reward": {"points": 100}},
+        ],
+    }
+    board = validate("leaderboards", built.data)
+    assert [(r.from_rank, r.to_rank, r.reward.points) for r in board.rewards] == [
+        (1, 1, 500), (2, 10, 100),
+    ]  # fmt: skip
+    # What the listing holds (by alias) fills the form and builds back to the same board.
+    stored = board.model_dump(mode="json", by_alias=True)
+    state = forms.state_of(form, stored, "Asia/Shanghai")
+    assert state.rows == {"rewards": 2}
+    assert (state.get("rewards.1.from"), state.get("rewards.1.to")) == ("2", "10")
+    again = forms.build(form, state.values)
+    assert again.errors == []
+    assert validate("leaderboards", again.data) == board
+    # Ranks out of order: the row's own error by the row; a bad rank by its input.
+    bad = {**posted, "rewards.3.from": "0", "rewards.0.to": "x"}
+    built = forms.build(form, bad)
+    assert built.errors == [
+        {"field": "rewards.0.to", "message": "Enter a whole number", "position": None}
+    ]
+    built = forms.build(form, {**posted, "rewards.3.from": "0"})
+    with pytest.raises(ValidationError) as caught:
+        validate("leaderboards", built.data)
+    by_input, _ = forms.place(form, built.state, problems_of(caught.value))
+    assert set(by_input) == {"rewards.1.from"}
+    built = forms.build(form, {**posted, "rewards.3.from": "12"})
+    with pytest.raises(ValidationError) as caught:
+        validate("leaderboards", built.data)
+    by_input, _ = forms.place(form, built.state, problems_of(caught.value))
+    assert set(by_input) == {"rewards.1"}  # to before from
+    # A points board: asset and event type filter, no single event type.
+    built = forms.build(
+        form,
+        {"id": "rich", "name": "积分榜", "metric": "points_earned", "event_type": "message",
+         "asset": "points", "event_types": "order_paid, check_in", "period": "month"},
+    )  # fmt: skip
+    assert built.data == {
+        "id": "rich",
+        "name": "积分榜",
+        "metric": "points_earned",
+        "asset": "points",
+        "event_types": ["order_paid", "check_in"],
+        "period": "month",
+        "enabled": False,
+        "rewards": [],
+    }
+    validate("leaderboards", built.data)
+
+
+def test_webhook_form_makes_new_endpoints_only() -> None:
+    form = forms.FORMS["webhooks"]
+    assert not form.editable
+    built = forms.build(
+        form,
+        {"url": "https://example.cn/hook", "events": "points.*, coupon.issued\nbadge.awarded",
+         "description": "", "max_attempts": "5"},
+    )  # fmt: skip
+    assert built.data == {
+        "url": "https://example.cn/hook",
+        "events": ["points.*", "coupon.issued", "badge.awarded"],
+        "max_attempts": 5,
+    }
+    assert validate("webhooks", built.data).max_attempts == 5
+    built = forms.build(form, {"url": "ftp://x", "events": "", "max_attempts": "8"})
+    with pytest.raises(ValidationError) as caught:
+        validate("webhooks", built.data)
+    by_input, general = forms.place(form, built.state, problems_of(caught.value))
+    assert set(by_input) == {"url", "events"}
+    assert general == []
+
+
+def test_settings_forms_build_their_schemas() -> None:
+    """Checkout, referral, wallet and gift settings: single forms, empty inputs as defaults."""
+    built = forms.build(
+        forms.FORMS["checkout"],
+        {"enabled": "on", "point_value_fen": "", "max_share": "0.5", "min_points": "100",
+         "step": "10"},
+    )  # fmt: skip
+    assert built.data == {"enabled": True, "max_share": "0.5", "min_points": 100, "step": 10}
+    checkout = validate("checkout", built.data)
+    assert (checkout.point_value_fen, checkout.max_share) == (None, Decimal("0.5"))
+    state = forms.state_of(forms.FORMS["checkout"], None, "Asia/Shanghai")
+    assert (state.get("enabled"), state.get("max_share"), state.get("step")) == ("on", "1", "1")
+
+    referral = forms.FORMS["referrals"]
+    built = forms.build(
+        referral,
+        {"link_base_url": "https://example.cn/i/{code}", "qualify_on": "registered",
+         "qualify_days": "30", "refuse_shared_device": "on", "refund_window_days": "14"},
+    )  # fmt: skip
+    assert built.data == {
+        "link_base_url": "https://example.cn/i/{code}",
+        "qualify_on": "registered",
+        "refuse_shared_device": True,
+        "refuse_shared_ip": False,
+        "refund_window_days": 14,
+    }
+    assert validate("referrals", built.data).qualify_days == 7  # only for days_stayed
+    built = forms.build(referral, {"qualify_on": "days_stayed", "qualify_days": "400"})
+    with pytest.raises(ValidationError) as caught:
+        validate("referrals", built.data)
+    assert set(forms.place(referral, built.state, problems_of(caught.value))[0]) == {"qualify_days"}
+
+    built = forms.build(
+        forms.FORMS["wallet"],
+        {"min_amount": "100", "max_amount": "", "daily_limit": "20000", "hold_days": "7"},
+    )
+    assert built.data == {"min_amount": 100, "daily_limit": 20000, "hold_days": 7}
+    assert validate("wallet", built.data).max_amount is None
+
+    gifts = forms.FORMS["transfers"]
+    posted = {"enabled": "on", "asset": "points", "min_amount": "10", "max_amount": "",
+              "daily_limit": "500", "eligible_tiers": "", "fee_rate": "0.01",
+              "fee_account": "redemption"}  # fmt: skip
+    built = forms.build(gifts, posted)
+    # No tiers: null (anyone may give), not [] (no one).
+    assert built.data == {
+        "enabled": True,
+        "asset": "points",
+        "min_amount": 10,
+        "daily_limit": 500,
+        "eligible_tiers": None,
+        "fee_rate": "0.01",
+        "fee_account": "redemption",
+    }
+    assert validate("transfers", built.data).eligible_tiers is None
+    built = forms.build(gifts, {**posted, "eligible_tiers": "silver，gold"})
+    assert validate("transfers", built.data).eligible_tiers == ["silver", "gold"]
+    stored = validate("transfers", built.data).model_dump(mode="json")
+    again = forms.build(gifts, forms.state_of(gifts, stored, "Asia/Shanghai").values)
+    assert validate("transfers", again.data) == validate("transfers", built.data)
+
+
+def test_partner_form_rates_and_limits() -> None:
+    form = forms.FORMS["partners"]
+    posted = {"id": "air-miles", "name": "航空里程", "rate_out": "10", "rate_in": "8.5",
+              "min_units_out": "100", "min_units_in": "1", "daily_units_out": "5000",
+              "daily_units_in": "", "active": "on"}  # fmt: skip
+    built = forms.build(form, posted)
+    assert built.data == {
+        "id": "air-miles",
+        "name": "航空里程",
+        "rate_out": "10",
+        "rate_in": "8.5",
+        "min_units_out": 100,
+        "min_units_in": 1,
+        "daily_units_out": 5000,
+        "active": True,
+    }
+    partner = validate("partners", built.data)
+    assert (partner.rate_in, partner.daily_units_in) == (Decimal("8.5"), None)
+    built = forms.build(form, {**posted, "rate_in": "八"})
+    assert built.errors == [{"field": "rate_in", "message": "Enter a number", "position": None}]
+
+
+def test_badge_and_leaderboard_cells() -> None:
+    zh, en = translator("zh-CN"), translator("en")
+    rewards = [
+        {"from": 1, "to": 1, "reward": {"points": 500, "growth": 0, "cash": 0,
+                                        "coupon_template": None}},
+        {"from": 2, "to": 10, "reward": {"points": 100, "growth": 20}},
+    ]  # fmt: skip
+    assert resources.formatted("rewards", rewards, zh) == "1: 500 积分; 2–10: 100 积分 · 20 成长值"
+    assert resources.formatted("criterion", {"kind": "checkin_streak", "n": 7}, zh) == (
+        "连续签到 N 天 (7)"
+    )
+    assert resources.formatted("criterion", {"kind": "event_count", "event_type": "message",
+                                             "n": 100}, en) == "Sent N events of a type (message, 100)"  # fmt: skip
+    assert resources.formatted("criterion", {"kind": "manual"}, zh) == "仅手动颁发"
+    boards = forms.options_of("leaderboards")
+    assert resources.formatted("metric", "event_count", zh, "zh-CN", boards) == "事件次数"
+
+
+async def test_settings_webhook_and_partner_forms_save_through_their_services(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession], clock: FixedClock
+) -> None:
+    needed = ("referrals", "transfers", "webhooks", "partners")
+    if not all(domain_ready(d) for d in needed):
+        pytest.skip("a domain is not there yet")
+    pid, _ = await api_program(client)
+    csrf = await sign_in(client, await add_user(sessionmaker, clock, pid, "owner"))
+
+    async def post(slug: str, fields: dict[str, str]) -> httpx.Response:
+        return await client.post(
+            f"/console/p/{pid}/x/{slug}/form", data={"csrf_token": csrf, **fields}
+        )
+
+    # Settings: the page's form is filled from the current settings (or the example).
+    r = await client.get(f"/console/p/{pid}/x/referrals")
+    assert 'name="qualify_on"' in r.text
+    r = await post(
+        "referrals",
+        {"link_base_url": "https://example.cn/i/{code}", "qualify_on": "days_stayed",
+         "qualify_days": "14", "refuse_shared_ip": "on", "refund_window_days": "30"},
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    r = await post("transfers", {"enabled": "on", "min_amount": "10", "eligible_tiers": "",
+                                 "fee_rate": "2", "fee_account": "fee"})  # fmt: skip
+    assert r.status_code == 422
+    assert re.search(r'data-error-for="fee_rate">[^<]*1', r.text), r.text
+    r = await post("transfers", {"enabled": "on", "min_amount": "10", "eligible_tiers": "",
+                                 "fee_rate": "0.02", "fee_account": "fee"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    # A webhook endpoint is made by the form (no edit link: it cannot be edited).
+    r = await post(
+        "webhooks",
+        {"url": "https://example.cn/hook", "events": "points.*, coupon.issued",
+         "max_attempts": "5"},
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    r = await client.get(f"/console/p/{pid}/x/webhooks")
+    assert "https://example.cn/hook" in r.text
+    assert "data-edit=" not in r.text
+    r = await post(
+        "partners",
+        {"id": "air-miles", "name": "航空里程", "rate_out": "10", "rate_in": "8",
+         "min_units_out": "100", "daily_units_in": "500", "active": "on"},
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+
+    from jifen.partners import service as partners
+    from jifen.referrals import service as referrals
+    from jifen.transfers import service as transfers
+    from jifen.webhooks import service as webhooks
+
+    async with sessionmaker() as s:
+        referral = await referrals.get_settings(s, pid)
+        gifts = await transfers.get_settings(s, pid)
+        hooks = await webhooks.list_endpoints(s, pid)
+        partner = await partners.get_partner(s, pid, "air-miles")
+    assert (referral.qualify_on, referral.qualify_days, referral.refund_window_days) == (
+        "days_stayed", 14, 30,
+    )  # fmt: skip
+    assert (referral.refuse_shared_device, referral.refuse_shared_ip) == (False, True)
+    assert (gifts.min_amount, gifts.eligible_tiers, gifts.fee_rate) == (10, None, Decimal("0.02"))
+    assert [(h.url, h.events, h.max_attempts) for h in hooks] == [
+        ("https://example.cn/hook", ["coupon.issued", "points.*"], 5)  # stored sorted
+    ]
+    assert (partner.rate_out, partner.rate_in, partner.min_units_out) == (
+        Decimal(10), Decimal(8), 100,
+    )  # fmt: skip
+    assert (partner.daily_units_out, partner.daily_units_in) == (None, 500)
+    # The saved settings fill the form again.
+    r = await client.get(f"/console/p/{pid}/x/referrals")
+    assert 'name="qualify_days" value="14"' in r.text

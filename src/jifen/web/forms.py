@@ -1,5 +1,6 @@
-"""Real forms for the most used definitions (coupon templates, catalog items, lottery pools,
-the tier scheme, check-in settings, tasks), described as data. A form's inputs are named by the
+"""Real forms for the domains' definitions (coupon templates, catalog items, lottery pools,
+the tier scheme, check-in settings, tasks, badges, leaderboards, webhook endpoints, checkout,
+referral, wallet and gift settings, partners), described as data. A form's inputs are named by the
 definition's field path (``prizes.1.weight``); the server turns the posted fields into the same
 dict the JSON editor takes (``build``) and saves it through the same service function, so the
 domain schema's errors (``tiers.1.min``) land next to the input of that path (``place``).
@@ -33,7 +34,9 @@ class Field:
     when: tuple[str, tuple[str, ...]] | None = None
     key: bool = False  # the definition's id: read-only once saved
     default: str = ""  # the input's text when the definition leaves the field out
-    empty_null: bool = False  # an empty input means null (the schema's default is not null)
+    # An empty input (a list with no items) means null (the schema's default is not null, or
+    # a list's empty value means something else than null).
+    empty_null: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Rows:
     fields: tuple[Field, ...]
     add_label: str
     drop: tuple[str, ...] = ()  # keys of a stored row that are outputs, not inputs
+    start: int = 1  # rows of an empty form (0: the section is optional)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Form:
     # Error paths of the schema that name a union's branch: prefix -> the inputs' prefix.
     aliases: tuple[tuple[str, str], ...] = ()
     multi: bool = True  # many definitions keyed by id (an empty form is a new one)
+    editable: bool = True  # False: the form only makes new ones (no Edit link in the listing)
 
 
 @dataclass
@@ -123,6 +128,24 @@ COMPLETIONS = (("event", "By events"), ("submission", "By submission (reviewed)"
 
 _EVENT = ("completion.by", ("event",))
 _SUBMISSION = ("completion.by", ("submission",))
+CRITERIA = (
+    ("checkin_streak", "Checked in N days in a row"),
+    ("checkin_days", "Checked in on N days in all"),
+    ("event_count", "Sent N events of a type"),
+    ("tier", "Reached a tier"),
+    ("manual", "Only awarded by hand"),
+)
+BOARD_METRICS = (("event_count", "Events counted"), ("points_earned", "Points earned"))
+BOARD_PERIODS = (("week", "Per week"), ("day", "Per day"), ("month", "Per month"))
+QUALIFY_ON = (
+    ("registered", "At registration"),
+    ("first_purchase", "At the first purchase"),
+    ("days_stayed", "After staying some days"),
+)
+FEE_ACCOUNTS = (("fee", "Fee account"), ("redemption", "Redemption"))
+
+_COUNTED = ("metric", ("event_count",))
+_EARNED = ("metric", ("points_earned",))
 
 FORMS: dict[str, Form] = {
     f.slug: f
@@ -308,6 +331,193 @@ FORMS: dict[str, Form] = {
                 ("completion.submission.", "completion."),
             ),
         ),
+        Form(
+            "badges",
+            "Badge",
+            (
+                Field("id", "ID", required=True, key=True, hint="a-z, 0-9, - _ ."),
+                Field("name", "Name", required=True),
+                Field("description", "Description", "textarea"),
+                Field("icon", "Icon", default="🏅", hint="an emoji or a short mark"),
+                Field("color", "Colour", default="#d4a017", hint="#rrggbb"),
+                Field("criterion.kind", "Awarded when", "select", CRITERIA, required=True),
+                Field(
+                    "criterion.n",
+                    "Times",
+                    "int",
+                    when=("criterion.kind", ("checkin_streak", "checkin_days", "event_count")),
+                ),
+                Field(
+                    "criterion.event_type",
+                    "Event type",
+                    when=("criterion.kind", ("event_count",)),
+                ),
+                Field("criterion.tier", "Tier code", when=("criterion.kind", ("tier",))),
+                Field("sort_order", "Order", "int"),
+                Field("enabled", "Enabled", "bool", default="on"),
+            ),
+            drop=("created_at", "updated_at"),
+            aliases=tuple((f"criterion.{kind}.", "criterion.") for kind, _ in CRITERIA),
+        ),
+        Form(
+            "leaderboards",
+            "Leaderboard",
+            (
+                Field("id", "ID", required=True, key=True, hint="a-z, 0-9, - _ ."),
+                Field("name", "Name", required=True),
+                Field("metric", "Ranked by", "select", BOARD_METRICS, required=True),
+                Field("event_type", "Event type", when=_COUNTED),
+                Field("asset", "Asset", "select", ASSETS, when=_EARNED),
+                Field(
+                    "event_types",
+                    "Only from event types",
+                    "list",
+                    when=_EARNED,
+                    hint="empty: every event",
+                ),
+                Field("period", "Period", "select", BOARD_PERIODS, required=True),
+                Field("enabled", "Enabled", "bool", default="on"),
+                Rows(
+                    "rewards",
+                    "Rewards when a period closes",
+                    (
+                        Field("from", "From rank", "int", required=True, default="1"),
+                        Field("to", "To rank", "int", required=True),
+                        Field("reward.points", "Reward points", "int"),
+                        Field("reward.growth", "Reward growth", "int"),
+                        Field("reward.cash", "Reward cash (fen)", "int"),
+                        Field("reward.coupon_template", "Reward coupon template"),
+                    ),
+                    "Add a reward",
+                    start=0,
+                ),
+            ),
+        ),
+        Form(
+            "webhooks",
+            "Webhook endpoint",
+            (
+                Field("url", "URL", required=True, hint="https://…"),
+                Field(
+                    "events",
+                    "Events",
+                    "list",
+                    required=True,
+                    hint="comma separated: points.*, coupon.issued, *",
+                ),
+                Field("description", "Description"),
+                Field("max_attempts", "Max attempts", "int", default="8"),
+            ),
+            editable=False,  # an endpoint is created (with its secret), not edited
+        ),
+        Form(
+            "checkout",
+            "Checkout settings",
+            (
+                Field("enabled", "Enabled", "bool", default="on"),
+                Field(
+                    "point_value_fen",
+                    "Point value (fen)",
+                    "decimal",
+                    hint="empty: the program's point value",
+                ),
+                Field(
+                    "max_share",
+                    "Max share of an order",
+                    "decimal",
+                    default="1",
+                    hint="0.5 = points pay at most half",
+                ),
+                Field("min_points", "Min points", "int", default="0"),
+                Field("step", "Points in multiples of", "int", default="1"),
+            ),
+            multi=False,
+        ),
+        Form(
+            "referrals",
+            "Referral settings",
+            (
+                Field("link_base_url", "Invite link", hint="{code} is replaced by the code"),
+                Field("qualify_on", "An invite counts", "select", QUALIFY_ON),
+                Field(
+                    "qualify_days",
+                    "Days stayed",
+                    "int",
+                    default="7",
+                    when=("qualify_on", ("days_stayed",)),
+                ),
+                Field("refuse_shared_device", "Refuse a shared device", "bool", default="on"),
+                Field("refuse_shared_ip", "Refuse a shared IP", "bool"),
+                Field(
+                    "refund_window_days",
+                    "Refund window (days)",
+                    "int",
+                    default="0",
+                    hint="0: refunds never revoke an invite",
+                ),
+            ),
+            multi=False,
+        ),
+        Form(
+            "wallet",
+            "Wallet settings",
+            (
+                Field("min_amount", "Min withdrawal (fen)", "int", default="100"),
+                Field("max_amount", "Max withdrawal (fen)", "int", hint="empty: no limit"),
+                Field("daily_limit", "Daily limit (fen)", "int", hint="empty: no limit"),
+                Field("hold_days", "Hold (days)", "int", default="30"),
+            ),
+            multi=False,
+        ),
+        Form(
+            "transfers",
+            "Gift settings",
+            (
+                Field("enabled", "Enabled", "bool", default="on"),
+                Field("asset", "Asset", "select", ASSETS),
+                Field("min_amount", "Min gift", "int", default="1"),
+                Field("max_amount", "Max gift", "int", hint="empty: no limit"),
+                Field("daily_limit", "Daily limit per member", "int", hint="empty: no limit"),
+                Field(
+                    "eligible_tiers",
+                    "Tiers that may give",
+                    "list",
+                    empty_null=True,
+                    hint="tier codes; empty: anyone",
+                ),
+                Field("fee_rate", "Fee rate", "decimal", default="0", hint="0.01 = 1% fee"),
+                Field("fee_account", "Fees go to", "select", FEE_ACCOUNTS),
+            ),
+            multi=False,
+        ),
+        Form(
+            "partners",
+            "Partner",
+            (
+                Field("id", "ID", required=True, key=True, hint="a-z, 0-9, - _ ."),
+                Field("name", "Name", required=True),
+                Field(
+                    "rate_out",
+                    "Rate out",
+                    "decimal",
+                    required=True,
+                    hint="points paid for 1 partner unit",
+                ),
+                Field(
+                    "rate_in",
+                    "Rate in",
+                    "decimal",
+                    required=True,
+                    hint="points given for 1 partner unit",
+                ),
+                Field("min_units_out", "Min units out", "int", default="1"),
+                Field("min_units_in", "Min units in", "int", default="1"),
+                Field("daily_units_out", "Daily units out", "int", hint="empty: no limit"),
+                Field("daily_units_in", "Daily units in", "int", hint="empty: no limit"),
+                Field("active", "Active", "bool", default="on"),
+            ),
+            drop=("created_at", "updated_at"),
+        ),
     )
 }
 
@@ -368,14 +578,17 @@ def _pop(data: dict[str, Any], path: str) -> None:
     data.pop(last, None)
 
 
-def _prune(data: dict[str, Any]) -> dict[str, Any]:
-    """Without the dicts that removing the inputs' keys left empty."""
+def _prune(data: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """Without the dicts that removing the inputs' keys left empty (``before``: the dict before
+    the removal; a dict that was empty there, like a tier's ``custom: {}``, stays)."""
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if isinstance(value, dict) and value:
-            value = _prune(value)
-            if not value:
-                continue
+        if isinstance(value, dict):
+            was = before.get(key)
+            if isinstance(was, dict) and was:
+                value = _prune(value, was)
+                if not value:
+                    continue
         out[key] = value
     return out
 
@@ -412,13 +625,13 @@ def _fill(
             text = f.options[0][0]  # what the browser shows selected
         state.values[prefix + f.name] = text
         _pop(rest, f.name)
-    rest = _prune(rest)
+    rest = _prune(rest, data)
     state.values[prefix + "_extra"] = json.dumps(rest, ensure_ascii=False) if rest else ""
 
 
 def state_of(form: Form, data: dict[str, Any] | None, tz: str) -> State:
     """The form's inputs filled from a stored (or example) definition; None: an empty form with
-    one row in each section and each select at its first choice."""
+    each section's first rows (``start``) and each select at its first choice."""
     state = State()
     definition = copy.deepcopy(data) if data is not None else {}
     for key in form.drop:
@@ -428,7 +641,7 @@ def state_of(form: Form, data: dict[str, Any] | None, tz: str) -> State:
         items = definition.pop(section.name, None)
         rows = [r for r in items if isinstance(r, dict)] if isinstance(items, list) else []
         if data is None:
-            rows = [{}]
+            rows = [{} for _ in range(section.start)]
         state.rows[section.name] = len(rows)
         for i, row in enumerate(rows):
             row = {k: v for k, v in row.items() if k not in section.drop}
@@ -446,7 +659,8 @@ def _parse(f: Field, raw: str, tz: str) -> tuple[Any, str | None]:
     if f.kind == "bool":
         return text.lower() in ("on", "true", "1", "yes"), None
     if f.kind == "list":
-        return [p.strip() for p in re.split(r"[,，\n]", text) if p.strip()], None
+        items = [p.strip() for p in re.split(r"[,，\n]", text) if p.strip()]
+        return (None if not items and f.empty_null else items), None
     if not text:
         return None, None
     if f.kind == "int":

@@ -297,6 +297,19 @@ def formatted(
         if value.get("coupon_template"):
             parts.append(f"{t('Coupon')} {value['coupon_template']}")
         return " · ".join(parts)
+    if column == "rewards" and isinstance(value, list):  # 1: 500 积分; 2–10: 100 积分 · 20 成长值
+        return "; ".join(
+            (f"{r.get('from', 1)}" if r.get("from", 1) == r.get("to") else
+             f"{r.get('from', 1)}–{r.get('to')}")
+            + ": " + formatted("reward", r.get("reward"), t, locale, choices, tz)
+            for r in value
+            if isinstance(r, dict)
+        )  # fmt: skip
+    if column == "criterion" and isinstance(value, dict):  # 连续签到 N 天 (7)
+        kind = str(value.get("kind", ""))
+        detail = [str(value[k]) for k in ("event_type", "tier", "n") if value.get(k)]
+        label = t(dict(forms.CRITERIA).get(kind, kind))
+        return f"{label} ({', '.join(detail)})" if detail else label
     if column == "completion" and isinstance(value, dict):
         if value.get("by") == "event":
             return f"{value.get('trigger')} ×{value.get('count', 1)}"
@@ -373,7 +386,10 @@ async def _badges(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
 
 
 async def _boards(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("leaderboards").list_boards(s, ctx.id)
+    """By alias: a reward's ranks as ``from``/``to``, as the API takes and the schema's errors
+    name them (the form's inputs and the JSON editor alike)."""
+    boards = await svc("leaderboards").list_boards(s, ctx.id)
+    return [b.model_dump(mode="json", by_alias=True) for b in boards]
 
 
 async def _board_tops(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
@@ -622,7 +638,13 @@ RESOURCES: tuple[Resource, ...] = (
         "badges",
         "badges",
         "Badges",
-        (Listing("Badges", _badges),),
+        (
+            Listing(
+                "Badges",
+                _badges,
+                columns=("id", "name", "icon", "criterion", "sort_order", "enabled"),
+            ),
+        ),
         Editor(
             "BadgeIn",
             "save_badge",
@@ -639,7 +661,14 @@ RESOURCES: tuple[Resource, ...] = (
         "leaderboards",
         "leaderboards",
         "Leaderboards",
-        (Listing("Leaderboards", _boards), Listing("Top 10", _board_tops)),
+        (
+            Listing(
+                "Leaderboards",
+                _boards,
+                columns=("id", "name", "metric", "event_type", "period", "rewards", "enabled"),
+            ),
+            Listing("Top 10", _board_tops),
+        ),
         Editor(
             "LeaderboardDefinition",
             "save_board",
@@ -649,6 +678,10 @@ RESOURCES: tuple[Resource, ...] = (
                 "metric": "event_count",
                 "event_type": "message",
                 "period": "week",
+                "rewards": [
+                    {"from": 1, "to": 1, "reward": {"points": 500}},
+                    {"from": 2, "to": 10, "reward": {"points": 100}},
+                ],
             },
         ),
     ),
