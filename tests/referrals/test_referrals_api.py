@@ -284,7 +284,7 @@ async def test_first_purchase_qualifies_and_an_early_refund_revokes(
     await assert_verified(client, h)
 
 
-async def test_registration_attributes_and_days_stayed_qualify_through_the_job(
+async def test_registration_attributes_at_once_and_days_stayed_qualify_through_the_job(
     client: httpx.AsyncClient,
     clock: FixedClock,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -296,12 +296,16 @@ async def test_registration_attributes_and_days_stayed_qualify_through_the_job(
     )  # fmt: skip
     await _settings(client, h, qualify_on="days_stayed", qualify_days=3)
     code = await _code(client, h, "inviter")
+    # Registering with an invite code attributes at once; a bad code is recorded, not an error.
     await set_member(client, h, "stays", attributes={"invite_code": code})
-    await set_member(client, h, "leaves", attributes={"invite_code": code})
     await set_member(client, h, "self", attributes={"invite_code": "NOPE2345"})
-
+    listing = await _list(client, h, "inviter")
+    assert listing["counts"] == {"pending": 1, "qualified": 0, "revoked": 0}
+    # A member who existed before and gets a code later is attributed by the job.
+    await set_member(client, h, "leaves")
+    await set_member(client, h, "leaves", attributes={"invite_code": code})
     [done] = await run_job("referrals", sessionmaker, clock, program_id=pid)
-    assert done.count == 3  # two attributed, one refused and recorded
+    assert done.count == 1
     listing = await _list(client, h, "inviter")
     assert listing["counts"] == {"pending": 2, "qualified": 0, "revoked": 0}
     assert {x["source"] for x in listing["items"]} == {"attributes"}

@@ -18,6 +18,7 @@ from jifen.ledger.repository import decode_cursor, encode_cursor
 from jifen.ledger.schemas import MemberBalancesOut, StatementPage
 from jifen.members import service
 from jifen.members.schemas import MemberOut, MemberPage, MemberUpsert
+from jifen.referrals import service as referrals
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
 
@@ -33,6 +34,10 @@ async def upsert_member(
 
     async def run(s: Any) -> tuple[MemberOut, bool]:
         member, created = await service.upsert(s, program.id, member_id, body, now=now)
+        code = (member.attributes or {}).get("invite_code")
+        if created and isinstance(code, str) and code:
+            # Registered with an invite code: attributed to its inviter at once (first touch).
+            await referrals.attribute_registration(s, program, member.external_id, code, now=now)
         return service.to_out(member), created
 
     out, created = await db.write(run)

@@ -571,18 +571,31 @@ async def _attribute_from_attributes(
         stmt = stmt.with_for_update(skip_locked=True, of=Member)
     todo = [(ext, str(code)) for ext, code in await session.execute(stmt)]
     for ext, code in todo:
-        try:
-            async with session.begin_nested():
-                await attribute(
-                    session,
-                    ctx,
-                    AttributeIn.model_construct(code=code, invitee=ext, device_id=None, ip=None),
-                    now=now,
-                    source="attributes",
-                )
-        except (ReferralRefused, NotFound, AlreadyExists, Unprocessable) as exc:
-            await _record_refusal(session, ctx, ext, code, exc.code, now)
+        await attribute_registration(session, ctx, ext, code, now=now)
     return len(todo)
+
+
+async def attribute_registration(
+    session: AsyncSession, ctx: ProgramContext, external_id: str, code: str, *, now: datetime
+) -> ReferralOut | None:
+    """Attribute a member who registered with an invite code (``attributes.invite_code``).
+    A refusal (self-referral, shared device, unknown code, already invited) is recorded, not
+    raised: the registration itself stands. Called when the member is created, and by the job
+    for members created otherwise (imports, events)."""
+    try:
+        async with session.begin_nested():
+            return await attribute(
+                session,
+                ctx,
+                AttributeIn.model_construct(
+                    code=code, invitee=external_id, device_id=None, ip=None
+                ),
+                now=now,
+                source="attributes",
+            )
+    except (ReferralRefused, NotFound, AlreadyExists, Unprocessable) as exc:
+        await _record_refusal(session, ctx, external_id, code, exc.code, now)
+        return None
 
 
 async def _record_refusal(
