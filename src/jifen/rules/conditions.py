@@ -49,6 +49,12 @@ def compile_condition(source: str) -> Any:
     return cel.compile(source)
 
 
+@lru_cache(maxsize=4096)
+def variables(source: str) -> frozenset[str]:
+    """The top-level names a condition reads (``event``, ``member``, ``counts``…)."""
+    return frozenset(compile_condition(source).variables())
+
+
 def validate(source: str) -> None:
     """Refuse a condition that cannot compile, uses unknown names, or is not a boolean."""
     try:

@@ -11,12 +11,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from jifen.campaigns.schemas import CampaignDefinition
 from jifen.clock import local_date
 from jifen.kit.money import Rounding, to_units
-from jifen.kit.periods import WINDOWS, period_key, period_keys
+from jifen.kit.periods import WINDOWS, Window, period_key, period_keys
 from jifen.rules import conditions
 from jifen.rules.schemas import Effect, RuleDefinition
 
@@ -187,6 +188,43 @@ def pick_versions(versions: Iterable[RuleVersionView], at: datetime) -> list[Rul
     return sorted(chosen, key=lambda v: (v.definition.priority, v.definition.id))
 
 
+_HIT_ALIASES: dict[Window, str] = {"day": "today", "week": "week", "month": "month"}
+
+
+@lru_cache(maxsize=4096)
+def _hit_windows(condition: str, ladder_windows: frozenset[str]) -> tuple[Window, ...]:
+    windows: list[Window] = [
+        w
+        for w, alias in _HIT_ALIASES.items()
+        if w in ladder_windows or f"hits.{alias}" in condition
+    ]
+    return (*windows, "lifetime")
+
+
+def hit_windows(rule: RuleDefinition) -> tuple[Window, ...]:
+    """The windows a rule's hit counter is kept for: the lifetime (first-time and milestone
+    effects, dry-runs), its ladders' windows, and those its condition reads as ``hits.*``.
+    Counters are rows written on every event: only what something reads is kept."""
+    ladders = frozenset(
+        e.amount.ladder_window for e in rule.effects if e.amount is not None and e.amount.ladder
+    )
+    return _hit_windows(rule.condition, ladders)
+
+
+def limit_windows(rule: RuleDefinition, asset: str | None) -> tuple[Window, ...]:
+    """The windows of a rule's limits (for one asset, or the count limits of its grants):
+    the only ones its paid counters are read in."""
+    return tuple(
+        sorted(
+            {
+                lim.window
+                for lim in rule.limits
+                if (lim.asset == asset if asset is not None else lim.max_count is not None)
+            }
+        )
+    )
+
+
 def grant_counter(rule_id: str, effect_index: int) -> str:
     """The counter of how many coupons or badges a rule's effect gave a member."""
     return f"grant:{rule_id}:{effect_index}"
@@ -281,29 +319,16 @@ class Evaluator:
             "month": self.state.get(m, hit_name, periods["month"])[0],
             "total": self.state.get(m, hit_name, periods["lifetime"])[0],
         }
-        context = {
-            "event": {
-                "type": event.type,
-                "client_id": event.client_id,
-                "occurred_at": event.occurred_at,
-                "local_date": day.isoformat(),
-                "weekday": day.isoweekday(),
-                "hour": event.occurred_at.astimezone(_zone(self.tz)).hour,
-                "attributes": event.attributes,
-            },
-            "member": _member_context(event.member, event.occurred_at),
-            "counts": counts,
-            "hits": hits,
-            "streak": self._streak(m, event.type, day) if "streak" in rule.condition else 0,
-        }
         try:
-            if not _always(rule.condition) and not conditions.evaluate(rule.condition, context):
+            if not _always(rule.condition) and not conditions.evaluate(
+                rule.condition, self._context(rule.condition, event, day, counts, hits)
+            ):
                 out.skipped.append(Skip(rule.id, rv.version, "condition_false"))
                 return
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
             out.skipped.append(Skip(rule.id, rv.version, "condition_error", str(exc)[:200]))
             return
-        for w in WINDOWS:
+        for w in hit_windows(rule):
             self.state.bump(m, hit_name, periods[w], 1)
         n = {k: v + 1 for k, v in hits.items()}
         window_n = {
@@ -323,7 +348,7 @@ class Evaluator:
                 paid_assets.add(effect.asset)
         # What a rule paid is only read by its limits: kept for rules that have them.
         for asset in paid_assets if rule.limits else ():
-            for w in WINDOWS:
+            for w in limit_windows(rule, asset):
                 self.state.bump(m, f"paid:{rule.id}:{asset}", periods[w], 1)
 
     def _grant(
@@ -352,9 +377,8 @@ class Evaluator:
                 if given >= limit.max_count:
                     out.skipped.append(Skip(rule.id, rv.version, "limit_reached", name))
                     return
-        if rule.limits:
-            for w in WINDOWS:
-                self.state.bump(m, name, periods[w], 1)
+        for w in limit_windows(rule, None):
+            self.state.bump(m, name, periods[w], 1)
         out.grants.append(Grant(rule.id, rv.version, index, kind, target))
 
     def _effect(
@@ -492,9 +516,8 @@ class Evaluator:
         explanation["amount"] = amount
         if campaign is not None and amount <= without_campaign:
             campaign = None  # its extra was cut to nothing: the payout owes it nothing
-        if rule.limits:
-            for w in WINDOWS:
-                self.state.bump(m, f"paid:{rule.id}:{effect.asset}", periods[w], 0, amount)
+        for w in limit_windows(rule, effect.asset):
+            self.state.bump(m, f"paid:{rule.id}:{effect.asset}", periods[w], 0, amount)
         expires_at = (
             event.occurred_at + timedelta(days=effect.expires_in_days)
             if effect.expires_in_days
@@ -537,6 +560,38 @@ class Evaluator:
             if best is None or c.multiplier > best.multiplier:
                 best = c
         return best
+
+    def _context(
+        self,
+        condition: str,
+        event: EventView,
+        day: date,
+        counts: dict[str, int],
+        hits: dict[str, int],
+    ) -> dict[str, Any]:
+        """What the condition reads, and only that: CEL converts every value it is given, and
+        a member's context alone costs more than evaluating most conditions."""
+        used = conditions.variables(condition)
+        context: dict[str, Any] = {}
+        if "event" in used:
+            context["event"] = {
+                "type": event.type,
+                "client_id": event.client_id,
+                "occurred_at": event.occurred_at,
+                "local_date": day.isoformat(),
+                "weekday": day.isoweekday(),
+                "hour": event.occurred_at.astimezone(_zone(self.tz)).hour,
+                "attributes": event.attributes,
+            }
+        if "member" in used:
+            context["member"] = _member_context(event.member, event.occurred_at)
+        if "counts" in used:
+            context["counts"] = counts
+        if "hits" in used:
+            context["hits"] = hits
+        if "streak" in used:
+            context["streak"] = self._streak(event.member.id, event.type, day)
+        return context
 
     def _in_segment(self, segment: str, event: EventView) -> bool:
         """A member the segment cannot be decided for (a missing attribute) is not in it."""
