@@ -250,3 +250,25 @@ async def set_status(
         reason=reason,
     )
     return member
+
+
+async def external_ids(
+    session: AsyncSession, program_id: str, ids: Iterable[int]
+) -> dict[int, str]:
+    """The merchant's ids of members given by internal id (unknown ids are left out)."""
+    out: dict[int, str] = {}
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), 1000):
+        rows = await session.execute(
+            select(Member.id, Member.external_id).where(
+                Member.program_id == program_id,
+                in_values(session, Member.id, ordered[start : start + 1000]),
+            )
+        )
+        out.update({int(i): str(e) for i, e in rows})
+    return out
+
+
+async def external_id(session: AsyncSession, program_id: str, member_id: int) -> str:
+    """One member's merchant id (the member must exist)."""
+    return (await external_ids(session, program_id, [member_id]))[member_id]

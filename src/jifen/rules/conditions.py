@@ -74,10 +74,9 @@ def validate(source: str) -> None:
     unknown = set(program.variables()) - VARIABLES
     if unknown:
         name = sorted(unknown)[0]
-        found = re.search(rf"(?<![\w.]){re.escape(name)}\b", masked)
         raise ConditionError(
             f"unknown name {name!r}; use event, member, counts, hits or streak",
-            found.start() if found else None,
+            _name_position(source, name),
         )
     allowed = {
         "event": EVENT_FIELDS,
@@ -105,14 +104,18 @@ def validate(source: str) -> None:
 def validate_member_condition(source: str) -> None:
     """A condition over the member alone (a segment): ``validate`` and no other variable."""
     validate(source)
-    others = set(cel.compile(source).variables()) - {"member"}
+    others = variables(source) - {"member"}
     if others:
         name = sorted(others)[0]
-        found = re.search(rf"(?<![\w.]){re.escape(name)}\b", _mask_strings(source))
         raise ConditionError(
-            f"a segment condition may only use member, not {name!r}",
-            found.start() if found else None,
+            f"a segment condition may only use member, not {name!r}", _name_position(source, name)
         )
+
+
+def _name_position(source: str, name: str) -> int | None:
+    """Where a top-level name first stands in the source (outside string literals)."""
+    found = re.search(rf"(?<![\w.]){re.escape(name)}\b", _mask_strings(source))
+    return found.start() if found else None
 
 
 def sample_context() -> dict[str, Any]:
