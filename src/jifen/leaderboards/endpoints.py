@@ -126,7 +126,7 @@ async def board_ranks(
             await mirror.refresh()
             ranked = await mirror.top(limit)
             names = await db.read(
-                lambda s: service.external_ids(s, program.id, [m for m, _, _ in ranked])
+                lambda s: members.external_ids(s, program.id, [m for m, _, _ in ranked])
             )
             entries = [
                 Entry(rank=i, member=names.get(m, "?"), score=score, reached_at=reached)

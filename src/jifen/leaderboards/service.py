@@ -281,18 +281,11 @@ async def period_info(
     ).first()
 
 
-async def external_ids(
-    session: AsyncSession, program_id: str, member_ids: Sequence[int]
-) -> dict[int, str]:
-    found = await members.by_ids(session, program_id, member_ids)
-    return {i: m.external_id for i, m in found.items()}
-
-
 async def top(
     session: AsyncSession, program_id: str, board_id: str, period: str, *, limit: int
 ) -> list[Entry]:
     rows = (await session.execute(_ranked(program_id, board_id, period).limit(limit))).all()
-    names = await external_ids(session, program_id, [r[0] for r in rows])
+    names = await members.external_ids(session, program_id, [r[0] for r in rows])
     return [
         Entry(rank=i, member=names.get(m, "?"), score=score, reached_at=reached)
         for i, (m, score, reached) in enumerate(rows, start=1)
@@ -521,7 +514,7 @@ async def payouts(
     if period is not None:
         stmt = stmt.where(LeaderboardPayout.period == period)
     rows = list(await session.scalars(stmt))
-    names = await external_ids(session, program_id, [r.member_id for r in rows])
+    names = await members.external_ids(session, program_id, [r.member_id for r in rows])
     return [
         PayoutOut(
             period=r.period,

@@ -224,13 +224,20 @@ async def _review(
     db: Any,
     program: ProgramContext,
     operation: str,
-    payload: dict[str, Any],
-    key: str | None,
+    submission_id: int,
+    body: ClaimIn | ApproveIn | RejectIn,
+    header_key: str | None,
     action: Callable[[AsyncSession], Awaitable[SubmissionOut]],
 ) -> JSONResponse:
     """Run a review action; with an idempotency key its first outcome is final. Without one it
     is still safe to repeat: claiming or deciding again as the same reviewer changes nothing."""
     now = db.now()
+    key = (
+        idempotency_key(header_key, body.idempotency_key)
+        if header_key or body.idempotency_key
+        else None
+    )
+    payload = {"id": submission_id, **body.model_dump(include={"reviewer", "reason"})}
 
     async def run(s: AsyncSession) -> Outcome:
         async def apply() -> Outcome:
@@ -251,6 +258,35 @@ async def _review(
     return respond(await db.write(run))
 
 
+async def _decide(
+    db: Any,
+    program: ProgramContext,
+    submission_id: int,
+    body: ApproveIn | RejectIn,
+    header_key: str | None,
+    *,
+    approve: bool,
+) -> JSONResponse:
+    now = db.now()
+    return await _review(
+        db,
+        program,
+        "task.approve" if approve else "task.reject",
+        submission_id,
+        body,
+        header_key,
+        lambda s: service.decide(
+            s,
+            program,
+            submission_id,
+            approve=approve,
+            reviewer=body.reviewer,
+            reason=body.reason,
+            now=now,
+        ),
+    )
+
+
 @router.post(
     "/task-submissions/{submission_id}/claim", response_model=SubmissionOut, responses=PROBLEMS
 )
@@ -263,13 +299,13 @@ async def claim(
 ) -> JSONResponse:
     """Take a pending submission; another reviewer cannot claim or decide it then."""
     now = db.now()
-    k = idempotency_key(key, body.idempotency_key) if key or body.idempotency_key else None
     return await _review(
         db,
         program,
         "task.claim",
-        {"id": submission_id, "reviewer": body.reviewer},
-        k,
+        submission_id,
+        body,
+        key,
         lambda s: service.claim(s, program, submission_id, reviewer=body.reviewer, now=now),
     )
 
@@ -286,13 +322,13 @@ async def release(
 ) -> JSONResponse:
     """Give a claimed submission back to the queue (its claimer only)."""
     now = db.now()
-    k = idempotency_key(key, body.idempotency_key) if key or body.idempotency_key else None
     return await _review(
         db,
         program,
         "task.release",
-        {"id": submission_id, "reviewer": body.reviewer},
-        k,
+        submission_id,
+        body,
+        key,
         lambda s: service.release(s, program, submission_id, reviewer=body.reviewer, now=now),
     )
 
@@ -308,24 +344,7 @@ async def approve(
     key: IdempotencyHeader = None,
 ) -> JSONResponse:
     """Approve: the task is completed and its reward paid, exactly once."""
-    now = db.now()
-    k = idempotency_key(key, body.idempotency_key) if key or body.idempotency_key else None
-    return await _review(
-        db,
-        program,
-        "task.approve",
-        {"id": submission_id, "reviewer": body.reviewer, "reason": body.reason},
-        k,
-        lambda s: service.decide(
-            s,
-            program,
-            submission_id,
-            approve=True,
-            reviewer=body.reviewer,
-            reason=body.reason,
-            now=now,
-        ),
-    )
+    return await _decide(db, program, submission_id, body, key, approve=True)
 
 
 @router.post(
@@ -339,24 +358,7 @@ async def reject(
     key: IdempotencyHeader = None,
 ) -> JSONResponse:
     """Reject with a reason; the member may submit again while the task is open."""
-    now = db.now()
-    k = idempotency_key(key, body.idempotency_key) if key or body.idempotency_key else None
-    return await _review(
-        db,
-        program,
-        "task.reject",
-        {"id": submission_id, "reviewer": body.reviewer, "reason": body.reason},
-        k,
-        lambda s: service.decide(
-            s,
-            program,
-            submission_id,
-            approve=False,
-            reviewer=body.reviewer,
-            reason=body.reason,
-            now=now,
-        ),
-    )
+    return await _decide(db, program, submission_id, body, key, approve=False)
 
 
 # --- a member's tasks -------------------------------------------------------------------------

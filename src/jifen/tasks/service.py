@@ -137,6 +137,37 @@ async def _group_row(session: AsyncSession, program_id: str, group_id: str) -> T
     ).first()
 
 
+async def _store(
+    session: AsyncSession,
+    ctx: ProgramContext,
+    row: TaskDefinitionRow | TaskGroupRow,
+    definition: dict[str, Any],
+    before: dict[str, Any] | None,
+    *,
+    entity_type: str,
+    entity_id: str,
+    enabled: bool,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Write a definition to its row and audit the change (``<entity_type>.save``)."""
+    row.enabled = enabled
+    row.definition = definition
+    row.updated_at = now
+    await session.flush()
+    await record_audit(
+        session,
+        program_id=ctx.id,
+        actor=actor,
+        action=f"{entity_type}.save",
+        entity_type=entity_type,
+        entity_id=entity_id,
+        now=now,
+        before=before,
+        after=definition,
+    )
+
+
 async def save_task(
     session: AsyncSession, ctx: ProgramContext, data: TaskDefinition, *, now: datetime, actor: str
 ) -> TaskDefinition:
@@ -161,20 +192,17 @@ async def save_task(
     row.kind = data.kind
     row.trigger = trigger
     row.group_id = data.group
-    row.enabled = data.enabled
-    row.definition = definition
-    row.updated_at = now
-    await session.flush()
-    await record_audit(
+    await _store(
         session,
-        program_id=ctx.id,
-        actor=actor,
-        action="task.save",
+        ctx,
+        row,
+        definition,
+        before,
         entity_type="task",
         entity_id=data.id,
+        enabled=data.enabled,
         now=now,
-        before=before,
-        after=definition,
+        actor=actor,
     )
     return data
 
@@ -208,20 +236,17 @@ async def save_group(
     if row is None:
         row = TaskGroupRow(program_id=ctx.id, group_id=data.id, created_at=now)
         session.add(row)
-    row.enabled = data.enabled
-    row.definition = definition
-    row.updated_at = now
-    await session.flush()
-    await record_audit(
+    await _store(
         session,
-        program_id=ctx.id,
-        actor=actor,
-        action="task_group.save",
+        ctx,
+        row,
+        definition,
+        before,
         entity_type="task_group",
         entity_id=data.id,
+        enabled=data.enabled,
         now=now,
-        before=before,
-        after=definition,
+        actor=actor,
     )
     return data
 
@@ -693,7 +718,7 @@ async def on_events(
     if done:
         # A frozen member completes nothing (the ledger refuses to pay a frozen member, and a
         # batch must not fail for one member); progress towards counted tasks is kept.
-        status = await members.by_ids(session, ctx.id, {d.member_id for d in done})
+        status = loaded or await members.by_ids(session, ctx.id, {d.member_id for d in done})
         done = [d for d in done if d.member_id in status and status[d.member_id].status != "frozen"]
     await _complete(session, ctx, done, now=now, strict=False)
 
@@ -882,13 +907,13 @@ async def list_submissions(
     ]
 
 
-async def _locked_submission(
-    session: AsyncSession, program_id: str, submission_id: int
+async def _submission_row(
+    session: AsyncSession, program_id: str, submission_id: int, *, lock: bool = True
 ) -> TaskSubmission:
     stmt = select(TaskSubmission).where(
         TaskSubmission.program_id == program_id, TaskSubmission.id == submission_id
     )
-    if is_postgres(session):
+    if lock and is_postgres(session):
         stmt = stmt.with_for_update()
     row = (await session.scalars(stmt)).first()
     if row is None:
@@ -902,26 +927,22 @@ async def _out_of(session: AsyncSession, program_id: str, row: TaskSubmission) -
     return _submission_out(row, member.external_id if member else "?", completion)
 
 
-def _claimed_by_other(row: TaskSubmission, reviewer: str) -> Conflict:
-    return Conflict(
-        f"submission {row.id} is claimed by {row.claimed_by!r}",
-        code="submission_claimed",
-        extra={"claimed_by": row.claimed_by},
-    )
+def _check_reviewable(row: TaskSubmission, reviewer: str) -> None:
+    """Refuse a decided submission, or one claimed by another reviewer."""
+    if row.status != "pending":
+        raise Conflict(f"submission {row.id} is already {row.status}", code="submission_decided")
+    if row.claimed_by is not None and row.claimed_by != reviewer:
+        raise Conflict(
+            f"submission {row.id} is claimed by {row.claimed_by!r}",
+            code="submission_claimed",
+            extra={"claimed_by": row.claimed_by},
+        )
 
 
 async def get_submission(
     session: AsyncSession, program_id: str, submission_id: int
 ) -> SubmissionOut:
-    row = (
-        await session.scalars(
-            select(TaskSubmission).where(
-                TaskSubmission.program_id == program_id, TaskSubmission.id == submission_id
-            )
-        )
-    ).first()
-    if row is None:
-        raise SubmissionNotFound(f"submission {submission_id} not found", field="submission_id")
+    row = await _submission_row(session, program_id, submission_id, lock=False)
     return await _out_of(session, program_id, row)
 
 
@@ -934,11 +955,8 @@ async def claim(
     now: datetime,
 ) -> SubmissionOut:
     """Take a pending submission for review; nobody else can decide it until it is released."""
-    row = await _locked_submission(session, ctx.id, submission_id)
-    if row.status != "pending":
-        raise Conflict(f"submission {row.id} is already {row.status}", code="submission_decided")
-    if row.claimed_by is not None and row.claimed_by != reviewer:
-        raise _claimed_by_other(row, reviewer)
+    row = await _submission_row(session, ctx.id, submission_id)
+    _check_reviewable(row, reviewer)
     if row.claimed_by is None:
         row.claimed_by = reviewer
         row.claimed_at = now
@@ -965,11 +983,8 @@ async def release(
     now: datetime,
 ) -> SubmissionOut:
     """Give a claimed submission back to the queue (only its claimer can)."""
-    row = await _locked_submission(session, ctx.id, submission_id)
-    if row.status != "pending":
-        raise Conflict(f"submission {row.id} is already {row.status}", code="submission_decided")
-    if row.claimed_by is not None and row.claimed_by != reviewer:
-        raise _claimed_by_other(row, reviewer)
+    row = await _submission_row(session, ctx.id, submission_id)
+    _check_reviewable(row, reviewer)
     if row.claimed_by is not None:
         row.claimed_by = None
         row.claimed_at = None
@@ -1001,14 +1016,11 @@ async def decide(
 
     Deciding an unclaimed submission claims it; a submission claimed by someone else cannot be
     decided. Approving an approved submission again returns it as it is and pays nothing."""
-    row = await _locked_submission(session, ctx.id, submission_id)
+    row = await _submission_row(session, ctx.id, submission_id)
     wanted = "approved" if approve else "rejected"
     if row.status == wanted and row.decided_by == reviewer:
         return await _out_of(session, ctx.id, row)
-    if row.status != "pending":
-        raise Conflict(f"submission {row.id} is already {row.status}", code="submission_decided")
-    if row.claimed_by is not None and row.claimed_by != reviewer:
-        raise _claimed_by_other(row, reviewer)
+    _check_reviewable(row, reviewer)
     member = await _locked_member(session, ctx, row.member_id)
     if approve:
         task = await get_task(session, ctx.id, row.task_id)
