@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.errors import JifenError
 from jifen.web.console import domain_ready
-from tests.e2e.conftest import Server, login, make_shop
+from tests.e2e.conftest import Server, Shop, login, make_shop
 
 
 def saved_and_reloaded(page: Any, edit_id: str | None = None) -> None:
@@ -25,13 +25,27 @@ def saved_and_reloaded(page: Any, edit_id: str | None = None) -> None:
         page.wait_for_selector(f'[data-edit="{edit_id}"]')
 
 
-def test_coupon_template_form(server: Server, context: Any) -> None:
-    if not domain_ready("coupons"):
-        pytest.skip("coupons not there yet")
+def open_form(server: Server, context: Any, domain: str) -> tuple[Shop, Any]:
+    """An operator of a new shop on ``domain``'s console page (skipped while it is not there)."""
+    if not domain_ready(domain):
+        pytest.skip(f"{domain} not there yet")
     shop = make_shop(server, ("operator",))
     page = context.new_page()
     login(page, server, shop.emails["operator"])
-    page.goto(f"{server.url}/console/p/{shop.id}/x/coupons")
+    page.goto(f"{server.url}/console/p/{shop.id}/x/{domain}")
+    return shop, page
+
+
+def refused(page: Any, name: str) -> str:
+    """Click save on a form the schema refuses; the problem shown beside input ``name``."""
+    page.click("[data-testid=form-save]")
+    error = page.locator(f'[data-error-for="{name}"]')
+    error.wait_for()
+    return str(error.inner_text())
+
+
+def test_coupon_template_form(server: Server, context: Any) -> None:
+    shop, page = open_form(server, context, "coupons")
     assert page.inner_text("#def-form h2").startswith("优惠券模板")
     page.fill('[name="id"]', "full-100-20")
     page.fill('[name="name"]', "满 100 减 20")
@@ -79,12 +93,7 @@ def test_coupon_template_form(server: Server, context: Any) -> None:
 
 
 def test_lottery_pool_form_with_two_prizes(server: Server, context: Any) -> None:
-    if not domain_ready("lottery"):
-        pytest.skip("lottery not there yet")
-    shop = make_shop(server, ("operator",))
-    page = context.new_page()
-    login(page, server, shop.emails["operator"])
-    page.goto(f"{server.url}/console/p/{shop.id}/x/lottery")
+    shop, page = open_form(server, context, "lottery")
     page.fill('[name="id"]', "spring-wheel")
     page.fill('[name="name"]', "春季大转盘")
     page.fill('[name="cost_points"]', "20")
@@ -104,10 +113,7 @@ def test_lottery_pool_form_with_two_prizes(server: Server, context: Any) -> None
     page.select_option('[name="prizes.1.kind"]', "nothing")
     assert page.is_hidden('[name="prizes.1.points"]')
     page.fill('[name="prizes.1.weight"]', "-1")  # refused by the schema (weight ≥ 0)
-    page.click("[data-testid=form-save]")
-    error = page.locator('[data-error-for="prizes.1.weight"]')
-    error.wait_for()
-    assert error.inner_text() == "应大于或等于 0"
+    assert refused(page, "prizes.1.weight") == "应大于或等于 0"
     assert page.input_value('[name="prizes.1.name"]') == "谢谢参与"  # nothing typed is lost
     page.fill('[name="prizes.1.weight"]', "3")
     saved_and_reloaded(page, "spring-wheel")
@@ -129,19 +135,11 @@ def test_lottery_pool_form_with_two_prizes(server: Server, context: Any) -> None
 
 
 def test_tier_form_shows_a_bad_value_beside_its_input(server: Server, context: Any) -> None:
-    if not domain_ready("tiers"):
-        pytest.skip("tiers not there yet")
-    shop = make_shop(server, ("operator",))
-    page = context.new_page()
-    login(page, server, shop.emails["operator"])
-    page.goto(f"{server.url}/console/p/{shop.id}/x/tiers")
+    shop, page = open_form(server, context, "tiers")
     # No scheme yet: the form holds the example's three tiers.
     assert page.locator("[data-rows=tiers] [data-row]").count() == 3
     page.fill('[name="tiers.2.benefits.discount_rate"]', "1.5")  # more than the full price
-    page.click("[data-testid=form-save]")
-    error = page.locator('[data-error-for="tiers.2.benefits.discount_rate"]')
-    error.wait_for()
-    assert error.inner_text() == "应小于或等于 1"
+    assert refused(page, "tiers.2.benefits.discount_rate") == "应小于或等于 1"
     assert page.locator(".frow.bad, .fld.bad").count() >= 1
 
     async def scheme(s: AsyncSession) -> Any:
@@ -170,12 +168,7 @@ def test_tier_form_shows_a_bad_value_beside_its_input(server: Server, context: A
 
 
 def test_badge_form_criterion_fields(server: Server, context: Any) -> None:
-    if not domain_ready("badges"):
-        pytest.skip("badges not there yet")
-    shop = make_shop(server, ("operator",))
-    page = context.new_page()
-    login(page, server, shop.emails["operator"])
-    page.goto(f"{server.url}/console/p/{shop.id}/x/badges")
+    shop, page = open_form(server, context, "badges")
     assert page.inner_text("#def-form h2").startswith("勋章")
     page.fill('[name="id"]', "talker")
     page.fill('[name="name"]', "话痨")
@@ -188,10 +181,7 @@ def test_badge_form_criterion_fields(server: Server, context: Any) -> None:
     assert page.is_hidden('[name="criterion.tier"]')
     page.fill('[name="criterion.event_type"]', "message")
     page.fill('[name="criterion.n"]', "0")  # refused by the schema (at least 1)
-    page.click("[data-testid=form-save]")
-    error = page.locator('[data-error-for="criterion.n"]')
-    error.wait_for()
-    assert error.inner_text() == "应大于或等于 1"
+    assert refused(page, "criterion.n") == "应大于或等于 1"
     page.fill('[name="criterion.n"]', "100")
     saved_and_reloaded(page, "talker")
     listing = page.inner_text("[data-table='1']")
@@ -213,12 +203,7 @@ def test_badge_form_criterion_fields(server: Server, context: Any) -> None:
 
 
 def test_leaderboard_form_with_two_reward_rows(server: Server, context: Any) -> None:
-    if not domain_ready("leaderboards"):
-        pytest.skip("leaderboards not there yet")
-    shop = make_shop(server, ("operator",))
-    page = context.new_page()
-    login(page, server, shop.emails["operator"])
-    page.goto(f"{server.url}/console/p/{shop.id}/x/leaderboards")
+    shop, page = open_form(server, context, "leaderboards")
     page.fill('[name="id"]', "weekly-speakers")
     page.fill('[name="name"]', "本周发言榜")
     page.select_option('[name="metric"]', "event_count")

@@ -112,6 +112,21 @@ def problem_list(exc: JifenError) -> list[dict[str, Any]]:
     return [{"field": exc.field or exc.code, "message": exc.detail, "position": None}]
 
 
+def _saved(who: Console, notice: str = "Saved.") -> HTMLResponse:
+    """A write's success fragment; htmx reloads the page to show the change."""
+    response = render("console/_message.html", who.locale, notice=notice)
+    response.headers["HX-Refresh"] = "true"
+    return response
+
+
+def _error(who: Console, error: str, status_code: int = 422) -> HTMLResponse:
+    return render("console/_message.html", who.locale, status_code=status_code, error=error)
+
+
+def _problems(who: Console, problems: list[dict[str, Any]]) -> HTMLResponse:
+    return render("console/_problems.html", who.locale, status_code=422, problems=problems)
+
+
 def _local_path(target: str) -> bool:
     """A path on this site only (no ``//host`` or ``/\\host`` that a browser would follow away)."""
     return target.startswith("/") and not target.startswith("//") and "\\" not in target
@@ -232,8 +247,6 @@ async def overview(request: Request, pid: Pid) -> Response:
         return ov, budgets, await _tier_distribution(s, ctx.id)
 
     ov, budgets, tiers = await db.read(load)
-    from jifen.web.i18n import translator
-
     t = translator(who.locale)
     charts = {
         "points": _line_chart(ov, t),
@@ -394,14 +407,12 @@ async def adjust(request: Request, pid: Pid, member_id: str) -> Response:
             operator=actor(who),
         )
     except (ValidationError, ValueError) as exc:
-        return render("console/_message.html", who.locale, status_code=422, error=_first_error(exc))
+        return _error(who, _first_error(exc))
     try:
         await db.write(lambda s: _adjust(s, ctx, item, now))
     except JifenError as exc:
-        return render("console/_message.html", who.locale, status_code=422, error=exc.detail)
-    response = render("console/_message.html", who.locale, notice="Adjusted.")
-    response.headers["HX-Refresh"] = "true"
-    return response
+        return _error(who, exc.detail)
+    return _saved(who, "Adjusted.")
 
 
 async def _adjust(session: AsyncSession, ctx: Any, item: AdjustIn, now: Any) -> None:
@@ -520,15 +531,13 @@ async def rule_save(request: Request, pid: Pid) -> Response:
     assert ctx is not None
     raw, problems = _parse_rule((await form_of(request)).get("definition", ""))
     if problems:
-        return render("console/_problems.html", who.locale, status_code=422, problems=problems)
+        return _problems(who, problems)
     db = auth.db_of(request)
     now = db.now()
     try:
         row = await db.write(lambda s: rules.save(s, ctx, raw, now=now, actor=actor(who)))
     except JifenError as exc:
-        return render(
-            "console/_problems.html", who.locale, status_code=422, problems=problem_list(exc)
-        )
+        return _problems(who, problem_list(exc))
     response = render("console/_message.html", who.locale, notice="Saved.")
     response.headers["HX-Redirect"] = f"/console/p/{pid}/rules/{row.rule_id}"
     return response
@@ -544,7 +553,7 @@ async def rule_dry_run(request: Request, pid: Pid) -> Response:
     form = await form_of(request)
     raw, problems = _parse_rule(form.get("definition", ""))
     if problems:
-        return render("console/_problems.html", who.locale, status_code=422, problems=problems)
+        return _problems(who, problems)
     try:
         days = max(1, min(366, int(form.get("days") or "30")))
     except ValueError:
@@ -558,11 +567,7 @@ async def rule_dry_run(request: Request, pid: Pid) -> Response:
             )
         )
     except JifenError as exc:
-        return render(
-            "console/_problems.html", who.locale, status_code=422, problems=problem_list(exc)
-        )
-    from jifen.web.i18n import translator
-
+        return _problems(who, problem_list(exc))
     t = translator(who.locale)
     points = next((a for a in report.assets if a.asset == "points"), None)
     buckets = points.distribution if points else []
@@ -646,7 +651,7 @@ async def review_action(request: Request, pid: Pid, review_id: int, action: str)
     try:
         await db.write(run)
     except JifenError as exc:
-        return render("console/_message.html", who.locale, status_code=409, error=exc.detail)
+        return _error(who, exc.detail, 409)
 
     async def load(s: AsyncSession) -> tuple[list[reviews.ReviewOut], dict[int, str]]:
         rows = await reviews.list_reviews(s, pid, status="pending")
@@ -724,7 +729,7 @@ async def campaign_save(request: Request, pid: Pid, what: str) -> Response:
     assert ctx is not None
     raw, problems = _parse_rule((await form_of(request)).get("definition", ""))
     if problems:
-        return render("console/_problems.html", who.locale, status_code=422, problems=problems)
+        return _problems(who, problems)
     db = auth.db_of(request)
     now = db.now()
     try:
@@ -745,14 +750,10 @@ async def campaign_save(request: Request, pid: Pid, what: str) -> Response:
             {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "position": None}
             for e in exc.errors()
         ]
-        return render("console/_problems.html", who.locale, status_code=422, problems=problems)
+        return _problems(who, problems)
     except JifenError as exc:
-        return render(
-            "console/_problems.html", who.locale, status_code=422, problems=problem_list(exc)
-        )
-    response = render("console/_message.html", who.locale, notice="Saved.")
-    response.headers["HX-Refresh"] = "true"
-    return response
+        return _problems(who, problem_list(exc))
+    return _saved(who)
 
 
 # --- experiments ------------------------------------------------------------------------------
@@ -880,7 +881,7 @@ async def settings_save(request: Request, pid: Pid) -> Response:
     form = await form_of(request)
     raw, problems = _parse_rule(form.get("settings", ""))
     if problems:
-        return render("console/_problems.html", who.locale, status_code=422, problems=problems)
+        return _problems(who, problems)
     db = auth.db_of(request)
     now = db.now()
     try:
@@ -891,14 +892,10 @@ async def settings_save(request: Request, pid: Pid) -> Response:
         )
         await db.write(lambda s: programs.update_program(s, pid, data, now=now, actor=actor(who)))
     except ValidationError as exc:
-        return render("console/_message.html", who.locale, status_code=422, error=_first_error(exc))
+        return _error(who, _first_error(exc))
     except JifenError as exc:
-        return render(
-            "console/_problems.html", who.locale, status_code=422, problems=problem_list(exc)
-        )
-    response = render("console/_message.html", who.locale, notice="Saved.")
-    response.headers["HX-Refresh"] = "true"
-    return response
+        return _problems(who, problem_list(exc))
+    return _saved(who)
 
 
 @router.get("/p/{pid}/users", response_class=HTMLResponse)
@@ -933,10 +930,8 @@ async def users_add(request: Request, pid: Pid) -> Response:
             )
         )
     except JifenError as exc:
-        return render("console/_message.html", who.locale, status_code=422, error=exc.detail)
-    response = render("console/_message.html", who.locale, notice="Saved.")
-    response.headers["HX-Refresh"] = "true"
-    return response
+        return _error(who, exc.detail)
+    return _saved(who)
 
 
 # --- the other domains' pages (see resources.py) ----------------------------------------------
@@ -1009,9 +1004,7 @@ async def resource_form_save(request: Request, pid: Pid, slug: str) -> Response:
         except (ValueError, TypeError) as exc:
             problems = [{"field": "", "message": str(exc), "position": None}]
     if not problems:
-        response = render("console/_message.html", who.locale, notice="Saved.")
-        response.headers["HX-Refresh"] = "true"
-        return response
+        return _saved(who)
     by_input, general = forms.place(form, built.state, problems)
     return render(
         "console/_form.html",
@@ -1039,23 +1032,19 @@ async def resource_save(request: Request, pid: Pid, slug: str) -> Response:
     assert ctx is not None
     raw, problems = _parse_rule((await form_of(request)).get("definition", ""))
     if problems:
-        return render("console/_problems.html", who.locale, status_code=422, problems=problems)
+        return _problems(who, problems)
     db = auth.db_of(request)
     now = db.now()
     try:
         await db.write(lambda s: resources.save(resource, s, ctx, raw, now=now, actor=actor(who)))
     except ValidationError as exc:
         problems = forms.problems_of(list(exc.errors()), who.locale)
-        return render("console/_problems.html", who.locale, status_code=422, problems=problems)
+        return _problems(who, problems)
     except JifenError as exc:
-        return render(
-            "console/_problems.html", who.locale, status_code=422, problems=problem_list(exc)
-        )
+        return _problems(who, problem_list(exc))
     except (ValueError, TypeError) as exc:
-        return render("console/_message.html", who.locale, status_code=422, error=str(exc))
-    response = render("console/_message.html", who.locale, notice="Saved.")
-    response.headers["HX-Refresh"] = "true"
-    return response
+        return _error(who, str(exc))
+    return _saved(who)
 
 
 @router.post("/p/{pid}/x/{slug}/{action}/{row_id}", response_class=HTMLResponse)
@@ -1081,10 +1070,8 @@ async def resource_action(
         )
     except (JifenError, LookupError, ValueError) as exc:
         detail = exc.detail if isinstance(exc, JifenError) else str(exc)
-        return render("console/_message.html", who.locale, status_code=409, error=detail)
-    response = render("console/_message.html", who.locale, notice="Saved.")
-    response.headers["HX-Refresh"] = "true"
-    return response
+        return _error(who, detail, 409)
+    return _saved(who)
 
 
 @router.post("/p/{pid}/users/revoke", response_class=HTMLResponse)
@@ -1095,9 +1082,7 @@ async def users_revoke(request: Request, pid: Pid) -> Response:
     form = await form_of(request)
     email, role = form.get("email", ""), form.get("role", "")
     if email.strip().lower() == who.user.email and role == "owner":
-        return render(
-            "console/_message.html", who.locale, status_code=422, error="Not your own owner role"
-        )
+        return _error(who, "Not your own owner role")
     db = auth.db_of(request)
     now = db.now()
     try:
@@ -1107,7 +1092,5 @@ async def users_revoke(request: Request, pid: Pid) -> Response:
             )
         )
     except JifenError as exc:
-        return render("console/_message.html", who.locale, status_code=422, error=exc.detail)
-    response = render("console/_message.html", who.locale, notice="Saved.")
-    response.headers["HX-Refresh"] = "true"
-    return response
+        return _error(who, exc.detail)
+    return _saved(who)

@@ -19,6 +19,7 @@ from jifen.members import service as members
 from jifen.web.auth import PortalMember
 from jifen.web.domains import service
 from jifen.web.i18n import translator
+from jifen.web.resources import svc as _svc
 
 Loader = Callable[[AsyncSession, PortalMember, datetime], Awaitable[dict[str, Any]]]
 Action = Callable[[AsyncSession, PortalMember, dict[str, str], datetime], Awaitable[dict[str, Any]]]
@@ -43,13 +44,6 @@ class Tab:
 
 def _key() -> str:
     return f"portal-{uuid.uuid4()}"
-
-
-def _svc(domain: str) -> Any:
-    mod = service(domain)
-    if mod is None:
-        raise LookupError(domain)
-    return mod
 
 
 # --- tier -------------------------------------------------------------------------------------

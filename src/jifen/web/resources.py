@@ -82,6 +82,15 @@ def svc(domain: str) -> Any:
     return mod
 
 
+def by_program(domain: str, function: str, **kwargs: Any) -> Lister:
+    """A loader that calls ``domain``'s service ``function(session, program_id, **kwargs)``."""
+
+    async def load(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
+        return await getattr(svc(domain), function)(s, ctx.id, **kwargs)
+
+    return load
+
+
 def rows_of(value: Any) -> list[dict[str, Any]]:
     """Any list/page/model as rows of JSON-able dicts."""
     if isinstance(value, BaseModel):
@@ -359,30 +368,22 @@ def columns(rows: list[dict[str, Any]], limit: int = 9) -> list[str]:
 # --- loaders ----------------------------------------------------------------------------------
 
 
-async def _tiers_scheme(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("tiers").get_scheme(s, ctx.id)
+_tiers_scheme = by_program("tiers", "get_scheme")
+_tiers_rows = by_program("tiers", "comparison")
+_checkin_settings = by_program("checkin", "get_settings")
+_tasks = by_program("tasks", "list_tasks")
+_submissions = by_program(
+    "tasks",
+    "list_submissions",
+    status="pending",
+    task_id=None,
+    member=None,
+    after_id=None,
+    limit=100,
+)
 
 
-async def _tiers_rows(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("tiers").comparison(s, ctx.id)
-
-
-async def _checkin_settings(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("checkin").get_settings(s, ctx.id)
-
-
-async def _tasks(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("tasks").list_tasks(s, ctx.id)
-
-
-async def _submissions(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("tasks").list_submissions(
-        s, ctx.id, status="pending", task_id=None, member=None, after_id=None, limit=100
-    )
-
-
-async def _badges(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("badges").list_badges(s, ctx.id)
+_badges = by_program("badges", "list_badges")
 
 
 async def _boards(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
@@ -414,8 +415,7 @@ async def _deliveries(s: AsyncSession, ctx: ProgramContext, now: datetime) -> An
     return rows
 
 
-async def _dead_letters(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("webhooks").dead_letters(s, ctx.id, limit=50)
+_dead_letters = by_program("webhooks", "dead_letters", limit=50)
 
 
 async def _withdrawals(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
@@ -425,12 +425,8 @@ async def _withdrawals(s: AsyncSession, ctx: ProgramContext, now: datetime) -> A
     return rows
 
 
-async def _payable(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("wallet").payable(s, ctx.id)
-
-
-async def _wallet_settings(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("wallet").get_settings(s, ctx.id)
+_payable = by_program("wallet", "payable")
+_wallet_settings = by_program("wallet", "get_settings")
 
 
 async def _checkout_settings(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
@@ -445,12 +441,8 @@ async def _checkout_settings(s: AsyncSession, ctx: ProgramContext, now: datetime
     }
 
 
-async def _gift_settings(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("transfers").get_settings(s, ctx.id)
-
-
-async def _partners(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("partners").list_partners(s, ctx.id)
+_gift_settings = by_program("transfers", "get_settings")
+_partners = by_program("partners", "list_partners")
 
 
 async def _tasks_act(
@@ -524,28 +516,12 @@ async def _orders_act(
         raise LookupError(action)
 
 
-async def _items(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("catalog").list_items(s, ctx.id)
-
-
-async def _orders(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("catalog").list_orders(s, ctx.id, limit=50)
-
-
-async def _templates(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("coupons").list_templates(s, ctx.id)
-
-
-async def _pools(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("lottery").list_pools(s, ctx.id)
-
-
-async def _referral_settings(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("referrals").get_settings(s, ctx.id)
-
-
-async def _webhooks(s: AsyncSession, ctx: ProgramContext, now: datetime) -> Any:
-    return await svc("webhooks").list_endpoints(s, ctx.id)
+_items = by_program("catalog", "list_items")
+_orders = by_program("catalog", "list_orders", limit=50)
+_templates = by_program("coupons", "list_templates")
+_pools = by_program("lottery", "list_pools")
+_referral_settings = by_program("referrals", "get_settings")
+_webhooks = by_program("webhooks", "list_endpoints")
 
 
 RESOURCES: tuple[Resource, ...] = (

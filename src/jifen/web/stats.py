@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Date, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.clock import local_date
+from jifen.clock import local_date, start_of_local_day
 from jifen.db.engine import is_postgres
 from jifen.ledger.models import Account, LedgerTransaction
 from jifen.members.models import Member
@@ -42,7 +42,7 @@ async def overview(
     tz = ctx.settings.timezone
     today = local_date(now, tz)
     first = today - timedelta(days=days - 1)
-    since = datetime.combine(first, datetime.min.time(), ZoneInfo(tz))
+    since = start_of_local_day(first, tz)
     day: Any
     if is_postgres(session):
         day = cast(func.timezone(tz, LedgerTransaction.occurred_at), Date)
