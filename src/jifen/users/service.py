@@ -10,9 +10,11 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.errors import AlreadyExists, Conflict, InvalidInput, NotFound, Unauthorized
+from jifen.kit.idempotency import IdempotencyRace
 from jifen.programs.service import get_program, record_audit
 from jifen.users.models import ConsoleGrant, ConsoleSession, ConsoleUser, ReviewClaim
 from jifen.users.roles import ROLES
@@ -266,7 +268,11 @@ async def claim(
                 claimed_at=now,
             )
         )
-        await session.flush()
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            # Another reviewer claimed it at the same moment: retried, and refused then.
+            raise IdempotencyRace(str(exc)) from exc
 
 
 async def check_claim(session: AsyncSession, program_id: str, review_id: int, user_id: int) -> None:

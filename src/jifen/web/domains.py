@@ -143,12 +143,11 @@ async def member_sections(
             continue
         section = Section(key, title, headers)
         try:
-            section.rows = await load(session, who, svc)
+            # A savepoint: one section's failed statement must not abort the others' reads.
+            async with session.begin_nested():
+                section.rows = await load(session, who, svc)
         except JifenError as exc:
             if exc.status != 404:  # 404: nothing of this kind for the program yet
                 section.error = exc.detail
-        except Exception as exc:  # the domain may be unfinished: say so, keep the page
-            log.warning("member_section_failed", section=key, error=repr(exc))
-            section.error = f"{type(exc).__name__}: {exc}"
         out.append(section)
     return out
