@@ -140,3 +140,16 @@ async def test_refused_draws_change_nothing(client: httpx.AsyncClient, clock: Fi
     assert bad.status_code == 422
     no_key = await client.post("/v1/members/u1/lottery/soon/draws", headers=h)
     assert code(no_key, 400) == "idempotency_key_required"
+
+
+async def test_list_pools_gives_each_pool_its_own_prizes_in_order(
+    client: httpx.AsyncClient,
+) -> None:
+    _, h = await api_program(client)
+    await pool(client, h, "weekly", [THANKS, TEN])
+    await pool(client, h, "daily", [TEN, THANKS])
+    r = await client.get("/v1/lottery/pools", headers=h)
+    assert r.status_code == 200, r.text
+    listed = {p["id"]: [x["id"] for x in p["prizes"]] for p in r.json()}
+    assert [p["id"] for p in r.json()] == ["daily", "weekly"]
+    assert listed == {"daily": ["ten", "thanks"], "weekly": ["thanks", "ten"]}

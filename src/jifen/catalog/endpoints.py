@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -247,14 +249,13 @@ async def _keyed_write(
     key: str,
     operation: str,
     payload: dict[str, Any],
-    change: Any,
+    change: Callable[[AsyncSession, datetime], Awaitable[BaseModel]],
 ) -> JSONResponse:
     now = db.now()
 
     async def run(s: AsyncSession) -> Outcome:
         async def apply() -> Outcome:
-            out: BaseModel = await change(s, now)
-            return Outcome(200, out.model_dump(mode="json"))
+            return Outcome(200, (await change(s, now)).model_dump(mode="json"))
 
         return await run_once(
             s, program.id, key=key, operation=operation, payload=payload, now=now, apply=apply

@@ -620,16 +620,11 @@ async def _order_row(
     return row
 
 
-async def _external_id(session: AsyncSession, program_id: str, member_id: int) -> str:
-    found = await members.by_ids(session, program_id, [member_id])
-    return found[member_id].external_id
-
-
 async def get_order(
     session: AsyncSession, program_id: str, order_id: uuid.UUID, *, member_id: int | None = None
 ) -> OrderOut:
     row = await _order_row(session, program_id, order_id, member_id=member_id)
-    return order_out(row, await _external_id(session, program_id, row.member_id))
+    return order_out(row, await members.external_id(session, program_id, row.member_id))
 
 
 async def list_orders(
@@ -663,6 +658,17 @@ async def list_orders(
     return OrderPage(items=items, next_cursor=nxt)
 
 
+async def _moved(
+    session: AsyncSession, ctx: ProgramContext, row: RedemptionOrder, topic: str, now: datetime
+) -> OrderOut:
+    """Save an order's new status and tell the member (``topic`` in the outbox)."""
+    row.updated_at = now
+    await session.flush()
+    out = order_out(row, await members.external_id(session, ctx.id, row.member_id))
+    await _outbox(session, ctx, row.member_id, out, topic, now)
+    return out
+
+
 async def ship(
     session: AsyncSession,
     ctx: ProgramContext,
@@ -674,7 +680,7 @@ async def ship(
     """pending → shipped, with the carrier's tracking number (physical goods only)."""
     row = await _order_row(session, ctx.id, order_id, lock=True)
     if row.status == "shipped" and row.tracking_no == tracking_no:
-        return order_out(row, await _external_id(session, ctx.id, row.member_id))
+        return order_out(row, await members.external_id(session, ctx.id, row.member_id))
     if row.kind != "physical" or row.status != "pending":
         raise OrderStatusConflict(
             f"a {row.status} {row.kind} order cannot be shipped",
@@ -684,11 +690,7 @@ async def ship(
     row.status = "shipped"
     row.tracking_no = tracking_no
     row.shipped_at = now
-    row.updated_at = now
-    await session.flush()
-    out = order_out(row, await _external_id(session, ctx.id, row.member_id))
-    await _outbox(session, ctx, row.member_id, out, "order.shipped", now)
-    return out
+    return await _moved(session, ctx, row, "order.shipped", now)
 
 
 async def fulfil(
@@ -697,7 +699,7 @@ async def fulfil(
     """shipped (or pending, for a pick-up) → fulfilled; fulfilling again changes nothing."""
     row = await _order_row(session, ctx.id, order_id, lock=True)
     if row.status == "fulfilled":
-        return order_out(row, await _external_id(session, ctx.id, row.member_id))
+        return order_out(row, await members.external_id(session, ctx.id, row.member_id))
     if row.status not in ("pending", "shipped"):
         raise OrderStatusConflict(
             f"a {row.status} order cannot be fulfilled",
@@ -706,11 +708,7 @@ async def fulfil(
         )
     row.status = "fulfilled"
     row.fulfilled_at = now
-    row.updated_at = now
-    await session.flush()
-    out = order_out(row, await _external_id(session, ctx.id, row.member_id))
-    await _outbox(session, ctx, row.member_id, out, "order.fulfilled", now)
-    return out
+    return await _moved(session, ctx, row, "order.fulfilled", now)
 
 
 async def _void_coupons(
@@ -752,7 +750,7 @@ async def cancel(
     peek = await _order_row(session, ctx.id, order_id)
     await _lock_member(session, ctx.id, peek.member_id)
     row = await _order_row(session, ctx.id, order_id, lock=True)
-    external_id = await _external_id(session, ctx.id, row.member_id)
+    external_id = await members.external_id(session, ctx.id, row.member_id)
     if row.status == "cancelled":
         return order_out(row, external_id)
     voided = await _void_coupons(session, ctx, row, now)

@@ -39,7 +39,6 @@ from jifen.coupons.schemas import (
 from jifen.db.engine import is_postgres
 from jifen.errors import Conflict, InvalidInput, JifenError, NotFound, Unprocessable
 from jifen.members import service as members
-from jifen.members.models import Member
 from jifen.notify.service import enqueue_rows, message_row
 from jifen.programs.context import ProgramContext
 from jifen.programs.service import record_audit
@@ -201,13 +200,6 @@ def _coupon_out(
     )
 
 
-async def _external_id(session: AsyncSession, member_id: int) -> str | None:
-    external: str | None = await session.scalar(
-        select(Member.external_id).where(Member.id == member_id)
-    )
-    return external
-
-
 async def _templates_by_id(
     session: AsyncSession, program_id: str, template_ids: set[str]
 ) -> dict[str, TemplateIn]:
@@ -290,7 +282,10 @@ async def issue_coupon(
     template = _definition(row)
     if existing is not None:
         return _coupon_out(
-            existing, template, now=now, member=await _external_id(session, member_id)
+            existing,
+            template,
+            now=now,
+            member=await members.external_id(session, ctx.id, member_id),
         )
     if not row.active:
         raise Unprocessable(
@@ -362,9 +357,12 @@ async def issue_coupon(
             await session.flush()
     except _AlreadyIssued as already:
         return _coupon_out(
-            already.coupon, template, now=now, member=await _external_id(session, member_id)
+            already.coupon,
+            template,
+            now=now,
+            member=await members.external_id(session, ctx.id, member_id),
         )
-    external = await _external_id(session, member_id)
+    external = await members.external_id(session, ctx.id, member_id)
     out = _coupon_out(coupon, template, now=now, member=external)
     await enqueue_rows(
         session,
@@ -733,7 +731,7 @@ async def void(
     coupon must be restored first (``coupon_used``), an expired one cannot be voided."""
     coupon = await _coupon_by_code(session, ctx.id, code, lock=True)
     template = await _template_of(session, ctx.id, coupon)
-    external = await _external_id(session, coupon.member_id)
+    external = await members.external_id(session, ctx.id, coupon.member_id)
     status = effective_status(coupon, now)
     if status == "void":
         return _coupon_out(coupon, template, now=now, member=external)
@@ -778,7 +776,7 @@ async def restore(
     same order changes nothing."""
     coupon = await _coupon_by_code(session, ctx.id, code, lock=True)
     template = await _template_of(session, ctx.id, coupon)
-    external = await _external_id(session, coupon.member_id)
+    external = await members.external_id(session, ctx.id, coupon.member_id)
     if coupon.status != "used":
         restored = coupon.restored_at is not None and coupon.order_id == data.order_id
         if coupon.status == "available" and restored:

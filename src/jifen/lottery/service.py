@@ -189,7 +189,16 @@ async def list_pools(session: AsyncSession, program_id: str) -> list[PoolOut]:
             .order_by(LotteryPool.pool_id)
         )
     )
-    return [_pool_out(r, await _prizes(session, program_id, r.pool_id)) for r in rows]
+    # Every pool's prizes in one query, not one per pool.
+    prizes: dict[str, list[LotteryPrize]] = {r.pool_id: [] for r in rows}
+    for prize in await session.scalars(
+        select(LotteryPrize)
+        .where(LotteryPrize.program_id == program_id)
+        .order_by(LotteryPrize.pool_id, LotteryPrize.position)
+        .execution_options(populate_existing=True)
+    ):
+        prizes.setdefault(prize.pool_id, []).append(prize)
+    return [_pool_out(r, prizes[r.pool_id]) for r in rows]
 
 
 # --- seeds and commitments --------------------------------------------------------------------
