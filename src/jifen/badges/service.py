@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import func, select
@@ -54,6 +55,16 @@ _criterion: TypeAdapter[Criterion] = TypeAdapter(Criterion)  # type: ignore[arg-
 
 def share_url(program_id: str, token: str) -> str:
     return f"/badges/{program_id}.{token}"
+
+
+def _looks(spec: dict[str, Any]) -> dict[str, Any]:
+    """How a badge shows (on the wall, on a shared page), with its defaults."""
+    return {
+        "name": spec["name"],
+        "description": spec.get("description", ""),
+        "icon": spec.get("icon", "🏅"),
+        "color": spec.get("color", "#d4a017"),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,7 +222,7 @@ async def _insert_awards(
         inserted.extend((m, b) for m, b, _ in (await session.execute(stmt)).all())
     if inserted:
         tokens = {(r["member_id"], r["badge_id"]): r["share_token"] for r in rows}
-        people = await members.by_ids(session, ctx.id, {m for m, _ in inserted})
+        external = await members.external_ids(session, ctx.id, {m for m, _ in inserted})
         await enqueue_rows(
             session,
             [
@@ -220,7 +231,7 @@ async def _insert_awards(
                     member_id=m,
                     topic=TOPIC,
                     payload={
-                        "member": people[m].external_id if m in people else None,
+                        "member": external.get(m),
                         "badge_id": b,
                         "name": definitions[b].definition.get("name", b),
                         "awarded_at": now.isoformat(),
@@ -283,12 +294,10 @@ async def evaluate(
         return []
     by_id = {d.badge_id: d for d in defs}
     held = await _held(session, ctx.id, ids, list(by_id))
-    values = await _values(
-        session, ctx, ids, [_criterion.validate_python(d.definition["criterion"]) for d in defs]
-    )
+    criteria = [_criterion.validate_python(d.definition["criterion"]) for d in defs]
+    values = await _values(session, ctx, ids, criteria)
     wanted: list[tuple[int, str]] = []
-    for d in defs:
-        crit = _criterion.validate_python(d.definition["criterion"])
+    for d, crit in zip(defs, criteria, strict=True):
         for m in ids:
             if (m, d.badge_id) not in held and _meets(crit, values, m):
                 wanted.append((m, d.badge_id))
@@ -454,14 +463,10 @@ async def _earned(session: AsyncSession, program_id: str, member_id: int) -> lis
     )
     out: list[EarnedBadge] = []
     for award_row, d in rows.tuples():
-        spec = d.definition
         out.append(
             EarnedBadge(
                 badge_id=award_row.badge_id,
-                name=spec["name"],
-                description=spec.get("description", ""),
-                icon=spec.get("icon", "🏅"),
-                color=spec.get("color", "#d4a017"),
+                **_looks(d.definition),
                 awarded_at=award_row.awarded_at,
                 source=award_row.source,
                 share_token=f"{program_id}.{award_row.share_token}",
@@ -494,14 +499,10 @@ async def wall(
             progress = Progress(
                 current=min(progress.current, progress.target), target=progress.target
             )
-        spec = d.definition
         unearned.append(
             UnearnedBadge(
                 badge_id=d.badge_id,
-                name=spec["name"],
-                description=spec.get("description", ""),
-                icon=spec.get("icon", "🏅"),
-                color=spec.get("color", "#d4a017"),
+                **_looks(d.definition),
                 criterion=crit,
                 progress=progress,
             )
@@ -539,14 +540,10 @@ async def shared(session: AsyncSession, token: str, *, now: datetime) -> SharedB
     person = (await members.by_ids(session, program_id, [award_row.member_id])).get(
         award_row.member_id
     )
-    spec = d.definition
     return SharedBadge(
         program=ctx.name,
         badge_id=award_row.badge_id,
-        name=spec["name"],
-        description=spec.get("description", ""),
-        icon=spec.get("icon", "🏅"),
-        color=spec.get("color", "#d4a017"),
+        **_looks(d.definition),
         awarded_on=local_date(award_row.awarded_at, ctx.settings.timezone),
         member_name=_mask(person.name if isinstance(person, Member) else None),
     )

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -219,20 +219,10 @@ async def _existing(
     ).first()
 
 
-async def _makeups_used(
-    session: AsyncSession, program_id: str, member_id: int, month_of: date
-) -> int:
+def _makeups_used(known: dict[date, str], month_of: date) -> int:
+    """The make-ups among ``known`` (days read over the whole month) in ``month_of``'s month."""
     first, last = _month_bounds(month_of.year, month_of.month)
-    used = await session.scalar(
-        select(func.count()).where(
-            CheckInDay.program_id == program_id,
-            CheckInDay.member_id == member_id,
-            CheckInDay.day >= first,
-            CheckInDay.day <= last,
-            CheckInDay.kind == "makeup",
-        )
-    )
-    return int(used or 0)
+    return sum(1 for d, k in known.items() if first <= d <= last and k == "makeup")
 
 
 def _check_makeup(member: Member, day: date, today: date, tz: str) -> None:
@@ -278,14 +268,19 @@ async def _record(
     makeups_left = 0
     occurred_at = now
     if kind == "makeup":
-        _check_makeup(member, day, today, tz)
+        _check_makeup(member, day, today, tz)  # first: the window below needs a sane day
+    # The days already recorded, far enough back for the streak; they cover today's month too.
+    known = await _days_between(
+        session, ctx.id, member.id, min(day, today) - timedelta(days=STREAK_DAYS), today
+    )
+    if kind == "makeup":
         # The end of the made-up day: the engine counts the event on that day.
         occurred_at = start_of_local_day(day + timedelta(days=1), tz) - timedelta(seconds=1)
         if settings.makeup_monthly_limit == 0:
             raise CheckInError(
                 "make-up check-ins are not enabled in this program", code="makeup_not_enabled"
             )
-        used = await _makeups_used(session, ctx.id, member.id, today)
+        used = _makeups_used(known, today)
         if used >= settings.makeup_monthly_limit:
             raise CheckInError(
                 f"the monthly limit of {settings.makeup_monthly_limit} make-up check-ins is used up",
@@ -316,12 +311,9 @@ async def _record(
             cost_txn = str(debit.body["id"])
     else:
         if settings.makeup_monthly_limit > 0:
-            used = await _makeups_used(session, ctx.id, member.id, day)
+            used = _makeups_used(known, day)
             makeups_left = max(0, settings.makeup_monthly_limit - used)
     # Streak and totals, including this day.
-    known = await _days_between(
-        session, ctx.id, member.id, min(day, today) - timedelta(days=STREAK_DAYS), today
-    )
     days = set(known) | {day}
     streak = run_ending(days, day)
     stats = (
@@ -548,7 +540,7 @@ async def calendar(
         days.append(CalendarDay(day=d, status=status))
         d += timedelta(days=1)
     totals = (await stats_of(session, ctx.id, [ref.id])).get(ref.id)
-    used = await _makeups_used(session, ctx.id, ref.id, first)
+    used = _makeups_used(known, first)
     current = (year, mon) == (today.year, today.month)
     return CalendarOut(
         member=ref.external_id,

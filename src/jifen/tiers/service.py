@@ -49,6 +49,7 @@ from jifen.events.schemas import TierChangeCaused
 from jifen.kit.db import UTCDateTime
 from jifen.kit.sql import in_values, insert_ignore
 from jifen.members.models import Member
+from jifen.members.service import external_ids
 from jifen.notify import service as notify
 from jifen.programs.context import ProgramContext
 from jifen.programs.service import record_audit
@@ -460,7 +461,7 @@ async def _record_changes(
         return 0, 0
     if sink is not None:
         sink.extend((c.member_id, c.from_tier, c.to_tier) for c in changes)
-    external = await _external_ids(session, ctx.id, [c.member_id for c in changes])
+    external = await external_ids(session, ctx.id, [c.member_id for c in changes])
     metric = scheme.definition.qualification.metric
     await notify.enqueue_rows(
         session,
@@ -486,22 +487,6 @@ async def _record_changes(
     )
     up = sum(1 for c in changes if c.direction == "upgrade")
     return up, len(changes) - up
-
-
-async def _external_ids(
-    session: AsyncSession, program_id: str, member_ids: Sequence[int]
-) -> dict[int, str]:
-    out: dict[int, str] = {}
-    ids = sorted(set(member_ids))
-    for start in range(0, len(ids), ID_CHUNK):
-        rows = await session.execute(
-            select(Member.id, Member.external_id).where(
-                Member.program_id == program_id,
-                in_values(session, Member.id, ids[start : start + ID_CHUNK]),
-            )
-        )
-        out.update(dict(rows.tuples().all()))
-    return out
 
 
 # --- immediate upgrade ---------------------------------------------------------------------
