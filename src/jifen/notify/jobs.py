@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Table,
     and_,
+    bindparam,
     exists,
     func,
     literal,
@@ -129,7 +131,7 @@ async def remind_expiring(session: AsyncSession, ctx: ProgramContext, clock: Clo
         )
     ).all()
     new = {(mid, day) for mid, day in inserted}
-    people = await members.by_ids(session, ctx.id, {mid for mid, _ in new})
+    ext = await members.external_ids(session, ctx.id, {mid for mid, _ in new})
     await service.enqueue_rows(
         session,
         [
@@ -138,7 +140,7 @@ async def remind_expiring(session: AsyncSession, ctx: ProgramContext, clock: Clo
                 member_id=mid,
                 topic="points.expiring",
                 payload={
-                    "member": people[mid].external_id if mid in people else None,
+                    "member": ext.get(mid),
                     "asset": "points",
                     "amount": int(amount),
                     "expires_on": day.isoformat(),
@@ -272,20 +274,12 @@ async def _gift(
     ]
     outcomes = await ledger.credit(session, ctx, items, now=now)
     messages = []
+    results = []
     for (mid, ext, joined), outcome in zip(todo, outcomes, strict=True):
         paid = outcome.ok
         txn = str(outcome.body.get("id")) if paid else None
         status = "paid" if paid else str(outcome.body.get("code", "refused"))[:40]
-        await session.execute(
-            update(MemberGift)
-            .where(
-                MemberGift.program_id == ctx.id,
-                MemberGift.member_id == mid,
-                MemberGift.kind == kind,
-                MemberGift.year == today.year,
-            )
-            .values(status=status, transaction_id=txn)
-        )
+        results.append({"_member_id": mid, "_status": status, "_transaction_id": txn})
         if not paid:
             continue
         payload: dict[str, Any] = {
@@ -306,6 +300,20 @@ async def _gift(
                 now=now,
             )
         )
+    # One statement for the slice's outcomes (Core table: an executemany, not one per row).
+    gifts = MemberGift.__table__
+    assert isinstance(gifts, Table)
+    await session.execute(
+        update(gifts)
+        .where(
+            gifts.c.program_id == ctx.id,
+            gifts.c.kind == kind,
+            gifts.c.year == today.year,
+            gifts.c.member_id == bindparam("_member_id"),
+        )
+        .values(status=bindparam("_status"), transaction_id=bindparam("_transaction_id")),
+        results,
+    )
     await service.enqueue_rows(session, messages)
     return len(candidates)
 

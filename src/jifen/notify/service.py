@@ -176,16 +176,18 @@ async def render(session: AsyncSession, messages: Sequence[OutboxMessage]) -> li
 # --- the member's feed -------------------------------------------------------------------------
 
 
-def _encode_cursor(created_at: datetime, message_id: uuid.UUID) -> str:
-    raw = f"{as_utc(created_at).isoformat()}|{message_id}"
+def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
+    """An opaque keyset cursor after a ``(created_at, uuid)`` row (also used by webhooks)."""
+    raw = f"{as_utc(created_at).isoformat()}|{row_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The ``(created_at, uuid)`` of ``encode_cursor``; a malformed cursor is ``invalid_cursor``."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, _, mid = raw.partition("|")
-        return as_utc(datetime.fromisoformat(when)), uuid.UUID(mid)
+        when, _, row_id = raw.partition("|")
+        return as_utc(datetime.fromisoformat(when)), uuid.UUID(row_id)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("cursor is not valid", code="invalid_cursor", field="cursor") from exc
 
@@ -203,7 +205,7 @@ async def list_notifications(
         OutboxMessage.program_id == program_id, OutboxMessage.member_id == member_id
     )
     if cursor:
-        when, mid = _decode_cursor(cursor)
+        when, mid = decode_cursor(cursor)
         stmt = stmt.where(
             or_(
                 OutboxMessage.created_at < when,
@@ -218,7 +220,7 @@ async def list_notifications(
     more = len(rows) > limit
     rows = rows[:limit]
     items = [r.out() for r in await render(session, rows)]
-    next_cursor = _encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
     return NotificationPage(items=items, next_cursor=next_cursor)
 
 

@@ -172,7 +172,10 @@ async def exchange(
     await members.by_ids(session, ctx.id, [ref.id], lock=True)
     if daily is not None:
         tz = ctx.settings.timezone
-        start = start_of_local_day(local_date(now, tz), tz)
+        today = local_date(now, tz)
+        # The next local midnight, not start + 24 h: a day across a DST change is 23 or 25 hours.
+        start = start_of_local_day(today, tz)
+        end = start_of_local_day(today + timedelta(days=1), tz)
         used = int(
             await session.scalar(
                 select(func.coalesce(func.sum(PartnerExchange.units), 0)).where(
@@ -181,7 +184,7 @@ async def exchange(
                     PartnerExchange.partner_id == partner_id,
                     PartnerExchange.direction == direction,
                     PartnerExchange.created_at >= start,
-                    PartnerExchange.created_at < start + timedelta(days=1),
+                    PartnerExchange.created_at < end,
                 )
             )
             or 0

@@ -27,7 +27,7 @@ from jifen.events.listeners import ProcessedEvent
 from jifen.events.schemas import EventIn
 from jifen.kit import program_config
 from jifen.kit.idempotency import IdempotencyRace
-from jifen.kit.sql import insert_ignore
+from jifen.kit.sql import in_values, insert_ignore
 from jifen.ledger import service as ledger
 from jifen.ledger.schemas import ReverseIn
 from jifen.members import service as members
@@ -275,7 +275,7 @@ async def qualify_many(
     Returns the engine's reasons for the events it refused; those referrals stay pending."""
     if not todo:
         return []
-    ext = await _external_ids(
+    ext = await members.external_ids(
         session, ctx.id, [i for row, _ in todo for i in (row.member_id, row.invitee_id)]
     )
     results = await events.ingest(
@@ -382,7 +382,7 @@ async def revoke(
             field="referral_id",
         )
     before = {"status": row.status, "rewards": row.rewards}
-    ext = await _external_ids(session, ctx.id, [row.member_id, row.invitee_id])
+    ext = await members.external_ids(session, ctx.id, [row.member_id, row.invitee_id])
     if reason == "left":
         # The engine reverses the invite's payouts; the listener below marks the referral.
         await events.ingest(
@@ -450,7 +450,7 @@ async def on_events(
         for r in await session.scalars(
             select(Referral).where(
                 Referral.program_id == ctx.id,
-                Referral.invitee_id.in_(invitees),
+                in_values(session, Referral.invitee_id, invitees),
                 Referral.status.in_(("pending", "qualified")),
             )
         )
@@ -503,7 +503,7 @@ async def _notify_revoked(
 ) -> None:
     if not rows:
         return
-    ext = await _external_ids(session, ctx.id, [r.invitee_id for r in rows])
+    ext = await members.external_ids(session, ctx.id, [r.invitee_id for r in rows])
     await enqueue_rows(
         session,
         [
@@ -632,17 +632,6 @@ async def _record_refusal(
 # --- reading ----------------------------------------------------------------------------------
 
 
-async def _external_ids(
-    session: AsyncSession, program_id: str, ids: Sequence[int]
-) -> dict[int, str]:
-    rows = await session.execute(
-        select(Member.id, Member.external_id).where(
-            Member.program_id == program_id, Member.id.in_(sorted(set(ids)))
-        )
-    )
-    return {int(i): str(e) for i, e in rows}
-
-
 def _out(row: Referral, inviter: str, invitee: str) -> ReferralOut:
     rewards = {k: int(v) for k, v in (row.rewards or {}).items()}
     reversed_ = {k: int(v) for k, v in (row.reversed or {}).items()}
@@ -673,7 +662,7 @@ async def get_referral(session: AsyncSession, program_id: str, referral_id: int)
         raise NotFound(
             f"referral {referral_id} not found", code="referral_not_found", field="referral_id"
         )
-    ext = await _external_ids(session, program_id, [row.member_id, row.invitee_id])
+    ext = await members.external_ids(session, program_id, [row.member_id, row.invitee_id])
     return _out(row, ext[row.member_id], ext[row.invitee_id])
 
 
@@ -709,7 +698,7 @@ async def list_for(
     if after_id is not None:
         stmt = stmt.where(Referral.id < after_id)
     rows = list(await session.scalars(stmt.order_by(Referral.id.desc()).limit(limit + 1)))
-    ext = await _external_ids(session, program_id, [r.invitee_id for r in rows])
+    ext = await members.external_ids(session, program_id, [r.invitee_id for r in rows])
     items = [_out(r, inviter.external_id, ext[r.invitee_id]) for r in rows[:limit]]
     code = await _code_row(session, program_id, inviter.id)
     out = ReferralList(

@@ -10,7 +10,6 @@ into the pool's own system account ``donation:<pool>``.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from jifen.members import service as members
 from jifen.members.models import Member
 from jifen.programs.context import ProgramContext
 from jifen.programs.service import record_audit
+from jifen.tiers import service as tiers
 from jifen.transfers.models import Donation, DonationPool, Gift, GiftSettings
 from jifen.transfers.schemas import (
     DonationOut,
@@ -70,19 +70,10 @@ async def save_settings(
 
 
 async def tier_code(session: AsyncSession, program_id: str, member: Member) -> str:
-    """The member's tier code: from the tiers domain's ``tiers_of`` when the program has a
-    tier scheme, else the ``tier`` member attribute (which the earning engine reads too)."""
-    try:
-        tiers = importlib.import_module("jifen.tiers.service")
-    except ModuleNotFoundError:
-        tiers = None
-    tiers_of: Any = getattr(tiers, "tiers_of", None)
-    if tiers_of is not None:
-        views = await tiers_of(session, program_id, [member.id])
-        if views:  # with a scheme every member has a tier; none means no scheme
-            view = views.get(member.id)
-            return "" if view is None else str(view.code)
-    return member_tier(member)
+    """The member's tier code: from the tiers domain when the program has a tier scheme, else
+    the ``tier`` member attribute (as the earning engine reads it)."""
+    views = await tiers.tiers_of(session, program_id, [member.id])
+    return member_tier(member, views.get(member.id))
 
 
 def _gift_out(row: Gift, sender: str, receiver: str) -> GiftOut:
@@ -146,14 +137,17 @@ async def send_gift(
         )
     if settings.daily_limit is not None:
         tz = ctx.settings.timezone
-        start = start_of_local_day(local_date(now, tz), tz)
+        today = local_date(now, tz)
+        # The next local midnight, not start + 24 h: a day across a DST change is 23 or 25 hours.
+        start = start_of_local_day(today, tz)
+        end = start_of_local_day(today + timedelta(days=1), tz)
         used = int(
             await session.scalar(
                 select(func.coalesce(func.sum(Gift.amount), 0)).where(
                     Gift.program_id == ctx.id,
                     Gift.member_id == from_row.id,
                     Gift.created_at >= start,
-                    Gift.created_at < start + timedelta(days=1),
+                    Gift.created_at < end,
                 )
             )
             or 0
@@ -239,11 +233,7 @@ async def list_gifts(
         )
     )
     ids = {r.member_id for r in rows} | {r.to_member_id for r in rows}
-    ext = dict(
-        (await session.execute(select(Member.id, Member.external_id).where(Member.id.in_(ids))))
-        .tuples()
-        .all()
-    )
+    ext = await members.external_ids(session, program_id, ids)
     return [_gift_out(r, ext[r.member_id], ext[r.to_member_id]) for r in rows]
 
 

@@ -120,14 +120,17 @@ async def request_withdrawal(
     await members.by_ids(session, ctx.id, [member.id], lock=True)
     if settings.daily_limit is not None:
         tz = ctx.settings.timezone
-        start = start_of_local_day(local_date(now, tz), tz)
+        today = local_date(now, tz)
+        # The next local midnight, not start + 24 h: a day across a DST change is 23 or 25 hours.
+        start = start_of_local_day(today, tz)
+        end = start_of_local_day(today + timedelta(days=1), tz)
         used = int(
             await session.scalar(
                 select(func.coalesce(func.sum(Withdrawal.amount), 0)).where(
                     Withdrawal.program_id == ctx.id,
                     Withdrawal.member_id == member.id,
                     Withdrawal.requested_at >= start,
-                    Withdrawal.requested_at < start + timedelta(days=1),
+                    Withdrawal.requested_at < end,
                     Withdrawal.status.in_(LIVE),
                 )
             )
@@ -200,12 +203,6 @@ def _not_in(row: Withdrawal, wanted: str) -> Conflict:
     )
 
 
-async def _external_id(session: AsyncSession, member_id: int) -> str:
-    ext = await session.scalar(select(Member.external_id).where(Member.id == member_id))
-    assert ext is not None
-    return str(ext)
-
-
 async def _audit(
     session: AsyncSession,
     ctx: ProgramContext,
@@ -276,7 +273,7 @@ async def approve(
         ),
         now=now,
     )
-    member = await _external_id(session, row.member_id)
+    member = await members.external_id(session, row.program_id, row.member_id)
     if not captured.ok:
         if captured.body.get("code") != "hold_not_active":
             raise_for(captured)
@@ -331,7 +328,7 @@ async def reject(
     await _audit(session, ctx, row, "reject", operator, "requested", now, reason)
     await _notify(session, ctx, row, now)
     await session.flush()
-    return _out(row, await _external_id(session, row.member_id))
+    return _out(row, await members.external_id(session, row.program_id, row.member_id))
 
 
 async def mark_paid(
@@ -352,7 +349,7 @@ async def mark_paid(
     await _audit(session, ctx, row, "paid", operator, "approved", now)
     await _notify(session, ctx, row, now)
     await session.flush()
-    return _out(row, await _external_id(session, row.member_id))
+    return _out(row, await members.external_id(session, row.program_id, row.member_id))
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -372,7 +369,7 @@ async def get_withdrawal(
             code="withdrawal_not_found",
             field="withdrawal_id",
         )
-    return _out(row, await _external_id(session, row.member_id))
+    return _out(row, await members.external_id(session, row.program_id, row.member_id))
 
 
 async def list_withdrawals(
@@ -402,17 +399,6 @@ async def list_withdrawals(
 
 
 async def payable(session: AsyncSession, program_id: str) -> PayableReport:
-    totals = {
-        str(status): PayableTotal(count=int(n), amount=int(amount or 0))
-        for status, n, amount in await session.execute(
-            select(Withdrawal.status, func.count(), func.sum(Withdrawal.amount))
-            .where(
-                Withdrawal.program_id == program_id,
-                Withdrawal.status.in_(("requested", "approved")),
-            )
-            .group_by(Withdrawal.status)
-        )
-    }
     rows = await session.execute(
         select(Withdrawal, Member.external_id)
         .join(Member, Member.id == Withdrawal.member_id)
@@ -422,12 +408,18 @@ async def payable(session: AsyncSession, program_id: str) -> PayableReport:
         )
         .order_by(Withdrawal.status, Withdrawal.id)
     )
-    zero = PayableTotal(count=0, amount=0)
+    items = [_out(w, ext) for w, ext in rows]
+
+    def total(status: str) -> PayableTotal:
+        # The totals are of the listed rows themselves: no second query over the same rows.
+        amounts = [w.amount for w in items if w.status == status]
+        return PayableTotal(count=len(amounts), amount=sum(amounts))
+
     return PayableReport(
         asset=ASSET,
-        approved_unpaid=totals.get("approved", zero),
-        pending=totals.get("requested", zero),
-        items=[_out(w, ext) for w, ext in rows],
+        approved_unpaid=total("approved"),
+        pending=total("requested"),
+        items=items,
     )
 
 

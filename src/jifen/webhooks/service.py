@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -14,6 +13,7 @@ from jifen.clock import as_utc
 from jifen.errors import Conflict, InvalidInput, NotFound
 from jifen.kit.ids import uuid7
 from jifen.kit.sql import in_values
+from jifen.notify.service import decode_cursor, encode_cursor
 from jifen.programs import service as programs
 from jifen.programs.context import ProgramContext
 from jifen.webhooks import signing
@@ -171,20 +171,6 @@ def _delivery_out(d: WebhookDelivery, log: Sequence[WebhookAttempt] = ()) -> Del
     )
 
 
-def _cursor(d: WebhookDelivery) -> str:
-    raw = f"{as_utc(d.created_at).isoformat()}|{d.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _uncursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, _, did = raw.partition("|")
-        return as_utc(datetime.fromisoformat(when)), uuid.UUID(did)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("cursor is not valid", code="invalid_cursor", field="cursor") from exc
-
-
 async def _page(
     session: AsyncSession,
     program_id: str,
@@ -195,7 +181,7 @@ async def _page(
 ) -> DeliveryPage:
     stmt = select(WebhookDelivery).where(WebhookDelivery.program_id == program_id, *where)  # type: ignore[arg-type]
     if cursor:
-        when, did = _uncursor(cursor)
+        when, did = decode_cursor(cursor)
         stmt = stmt.where(
             or_(
                 WebhookDelivery.created_at < when,
@@ -224,7 +210,7 @@ async def _page(
             logs.setdefault(a.delivery_id, []).append(a)
     return DeliveryPage(
         items=[_delivery_out(d, logs.get(d.id, [])) for d in rows],
-        next_cursor=_cursor(rows[-1]) if more and rows else None,
+        next_cursor=encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None,
     )
 
 
