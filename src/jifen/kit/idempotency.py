@@ -165,3 +165,9 @@ async def run_once(
         outcome = Outcome(exc.status, exc.to_problem())
     await store(session, program_id, [(key, operation, h, outcome)], now=now)
     return outcome
+
+
+def derived_key(prefix: str, request_key: str) -> str:
+    """A key for a write made on behalf of a request, derived from the request's own key
+    (hashed: a request key may be up to 200 characters, and a prefix is added)."""
+    return f"{prefix}:{hashlib.sha256(request_key.encode()).hexdigest()[:40]}"

@@ -7,7 +7,6 @@ units and rate it used, so a settlement report per partner and period is one gro
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.clock import local_date, start_of_local_day
 from jifen.errors import Conflict, InvalidInput, NotFound, Unprocessable
-from jifen.kit.idempotency import Outcome, raise_for
+from jifen.kit.idempotency import Outcome, derived_key, raise_for
 from jifen.kit.money import to_units
 from jifen.ledger import service as ledger
 from jifen.ledger.schemas import MAX_AMOUNT, CreditIn, DebitIn
@@ -117,11 +116,6 @@ async def save_partner(
     return _out(row)
 
 
-def ledger_key(prefix: str, request_key: str) -> str:
-    """A ledger key derived from the request's own key (hashed: it may be up to 200 chars)."""
-    return f"{prefix}:{hashlib.sha256(request_key.encode()).hexdigest()[:40]}"
-
-
 async def exchange(
     session: AsyncSession,
     ctx: ProgramContext,
@@ -206,7 +200,7 @@ async def exchange(
                 ctx,
                 [
                     DebitIn(
-                        idempotency_key=ledger_key("partner-out", request_key),
+                        idempotency_key=derived_key("partner-out", request_key),
                         member=member,
                         asset=ASSET,
                         amount=points,
@@ -226,7 +220,7 @@ async def exchange(
                 ctx,
                 [
                     CreditIn(
-                        idempotency_key=ledger_key("partner-in", request_key),
+                        idempotency_key=derived_key("partner-in", request_key),
                         member=member,
                         asset=ASSET,
                         amount=points,

@@ -9,7 +9,6 @@ into the pool's own system account ``donation:<pool>``.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +20,7 @@ from jifen.clock import local_date, start_of_local_day
 from jifen.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
 from jifen.events.service import member_tier
 from jifen.kit import program_config
-from jifen.kit.idempotency import raise_for
+from jifen.kit.idempotency import derived_key, raise_for
 from jifen.kit.money import to_units
 from jifen.ledger import service as ledger
 from jifen.ledger.schemas import DebitIn, TransferIn
@@ -44,11 +43,6 @@ from jifen.transfers.schemas import (
 class GiftRefused(Unprocessable):
     default_code = "gift_refused"
     title = "Gift refused"
-
-
-def ledger_key(prefix: str, request_key: str) -> str:
-    """A ledger key derived from the request's own key (hashed: it may be up to 200 chars)."""
-    return f"{prefix}:{hashlib.sha256(request_key.encode()).hexdigest()[:40]}"
 
 
 # --- settings ---------------------------------------------------------------------------------
@@ -164,7 +158,7 @@ async def send_gift(
             session,
             ctx,
             TransferIn(
-                idempotency_key=ledger_key("gift", request_key),
+                idempotency_key=derived_key("gift", request_key),
                 from_member=sender,
                 to_member=receiver,
                 asset=settings.asset,
@@ -185,7 +179,7 @@ async def send_gift(
                     ctx,
                     [
                         DebitIn(
-                            idempotency_key=ledger_key("gift-fee", request_key),
+                            idempotency_key=derived_key("gift-fee", request_key),
                             member=sender,
                             asset=settings.asset,
                             amount=fee,
@@ -378,7 +372,7 @@ async def donate(
                 ctx,
                 [
                     DebitIn(
-                        idempotency_key=ledger_key("donation", request_key),
+                        idempotency_key=derived_key("donation", request_key),
                         member=member,
                         asset=pool.asset,
                         amount=amount,

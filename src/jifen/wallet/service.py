@@ -8,7 +8,6 @@ payout reference once finance has sent the money. Every decision is audited.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import uuid
 from datetime import datetime, timedelta
@@ -20,7 +19,7 @@ from jifen.clock import local_date, start_of_local_day
 from jifen.db.engine import is_postgres
 from jifen.errors import Conflict, NotFound, Unprocessable
 from jifen.kit import program_config
-from jifen.kit.idempotency import Outcome, raise_for
+from jifen.kit.idempotency import Outcome, derived_key, raise_for
 from jifen.ledger import service as ledger
 from jifen.ledger.schemas import CaptureIn, HoldIn, VoidIn
 from jifen.members import service as members
@@ -86,11 +85,6 @@ def _out(row: Withdrawal, member: str) -> WithdrawalOut:
     )
 
 
-def ledger_key(prefix: str, request_key: str) -> str:
-    """A ledger key derived from the request's own key (hashed: it may be up to 200 chars)."""
-    return f"{prefix}:{hashlib.sha256(request_key.encode()).hexdigest()[:40]}"
-
-
 async def request_withdrawal(
     session: AsyncSession,
     ctx: ProgramContext,
@@ -151,7 +145,7 @@ async def request_withdrawal(
                 ctx,
                 [
                     HoldIn(
-                        idempotency_key=ledger_key("withdrawal", request_key),
+                        idempotency_key=derived_key("withdrawal", request_key),
                         member=member.external_id,
                         asset=ASSET,
                         amount=data.amount,
