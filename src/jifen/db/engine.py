@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from jifen.kit import jsonenc
+
 
 def normalise_url(url: str) -> str:
     """Accept plain ``postgresql://`` and ``sqlite://`` URLs and pick the async drivers."""
@@ -32,7 +34,13 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         pool: dict[str, Any] = (
             {} if ":memory:" in url else {"pool_size": pool_size, "max_overflow": pool_size}
         )
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **pool)
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            connect_args={"timeout": 30},
+            json_serializer=jsonenc.dumps,
+            **pool,
+        )
         _configure_sqlite(engine)
         return engine
     kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size, "echo": echo}
@@ -40,7 +48,13 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
     # generic plan, blind to how many ids an ``= ANY(array)`` carries: measured here, a batch's
     # key lookup went from 7 ms to 100 ms that way. Plan each run with its actual values.
     connect_args = {"options": "-c plan_cache_mode=force_custom_plan"}
-    return create_async_engine(url, pool_pre_ping=False, connect_args=connect_args, **kwargs)
+    return create_async_engine(
+        url,
+        pool_pre_ping=False,
+        connect_args=connect_args,
+        json_serializer=jsonenc.dumps,
+        **kwargs,
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

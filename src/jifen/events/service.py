@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +39,7 @@ from jifen.kit.periods import WINDOWS, period_key, period_keys
 from jifen.kit.sql import insert_ignore
 from jifen.ledger import service as ledger
 from jifen.ledger.models import LedgerTransaction
-from jifen.ledger.schemas import CreditIn, ReverseIn
+from jifen.ledger.schemas import ReverseIn
 from jifen.members import service as members
 from jifen.members.models import Member
 from jifen.members.service import MemberRef
@@ -73,7 +73,7 @@ SUBJECT_ATTRIBUTE = {
 STREAK_DAYS = 400
 
 
-def member_tier(member: Member, tier: tiers.TierView | None = None) -> str:
+def member_tier(member: Member | Row[Any], tier: tiers.TierView | None = None) -> str:
     """The member's tier code for multipliers and audiences: from the tiers domain
     (``tiers.tiers_of``); only when the program has no tier scheme, the ``tier`` attribute."""
     if tier is not None:
@@ -82,7 +82,7 @@ def member_tier(member: Member, tier: tiers.TierView | None = None) -> str:
     return code if isinstance(code, str) else ""
 
 
-def member_view(member: Member, tier: tiers.TierView | None = None) -> MemberView:
+def member_view(member: Member | Row[Any], tier: tiers.TierView | None = None) -> MemberView:
     return MemberView(
         id=member.id,
         external_id=member.external_id,
@@ -224,19 +224,45 @@ async def explanation_of(
     return None
 
 
-async def _event_ids(
-    session: AsyncSession, program_id: str, client_ids: Sequence[str]
-) -> dict[str, int]:
-    out: dict[str, int] = {}
+async def _insert_events(
+    session: AsyncSession, program_id: str, rows: list[dict[str, Any]]
+) -> list[int]:
+    """Store the events; their ids, in the order of ``rows``.
+
+    On PostgreSQL a batch takes its ids from the sequence in one query and goes in with
+    ``COPY`` (several times cheaper than a multi-row ``INSERT`` with JSON columns); elsewhere
+    it is one executemany, then one query for the ids.
+    """
+    table = Event.__table__
+    assert isinstance(table, Table)
+    if is_postgres(session) and len(rows) >= bulk.COPY_MIN_ROWS:
+        ids = list(
+            (
+                await session.scalars(
+                    text(
+                        "SELECT nextval(pg_get_serial_sequence('events', 'id'))"
+                        " FROM generate_series(1, :n)"
+                    ),
+                    {"n": len(rows)},
+                )
+            ).all()
+        )
+        for row, event_id in zip(rows, ids, strict=True):
+            row["id"] = event_id
+        await bulk.insert_rows(session, table, rows)
+        return ids
+    await session.execute(insert(table), rows)
+    client_ids = [row["client_id"] for row in rows]
+    found: dict[str, int] = {}
     for start in range(0, len(client_ids), 1000):
-        rows = await session.execute(
+        result = await session.execute(
             select(Event.client_id, Event.id).where(
                 Event.program_id == program_id,
                 Event.client_id.in_(client_ids[start : start + 1000]),
             )
         )
-        out.update(dict(rows.tuples().all()))
-    return out
+        found.update(dict(result.tuples().all()))
+    return [found[c] for c in client_ids]
 
 
 async def _stored(
@@ -280,7 +306,7 @@ async def _process(
             live.append(p)
     if not live:
         return
-    locked = await members.by_ids(
+    locked = await members.rows_by_ids(
         session, ctx.id, [p.member.id for p in live if p.member], lock=True
     )
     # A frozen member earns nothing: the event is refused, not stored, and may be sent again
@@ -353,20 +379,20 @@ async def _process(
         if not any(v.definition.trigger == p.event.type for v in versions):
             skipped[p.index].append(SkipOut(rule_id=None, reason="no_rule"))
     # Pay through the ledger in one batch.
-    credits: list[CreditIn] = []
+    payments: list[ledger.Payment] = []
     owners: list[tuple[_Pending, Payout]] = []
     for p in live:
+        assert p.member is not None
         for payout in p.payouts:
             if payout.review:
                 continue
-            rule_name = payout.rule_id
-            credits.append(
-                CreditIn(
-                    idempotency_key=f"evt:{p.event.client_id}:{payout.rule_id}:{payout.effect_index}",
-                    member=p.event.member,
+            payments.append(
+                ledger.Payment(
+                    member=p.member,
                     asset=payout.asset,
                     amount=payout.amount,
-                    reason=f"{p.event.type}: {rule_name}",
+                    key=f"evt:{p.event.client_id}:{payout.rule_id}:{payout.effect_index}",
+                    reason=f"{p.event.type}: {payout.rule_id}",
                     reference=_subject(p.event) or p.event.client_id,
                     # UTC: the ledger hashes occurred_at as given but reads it back in UTC.
                     occurred_at=min(p.event.occurred_at, now).astimezone(UTC),
@@ -381,16 +407,12 @@ async def _process(
             owners.append((p, payout))
     # Each payout's key derives from its event's client id, which the events table keeps
     # unique in this same transaction: the ledger need not record the keys again.
-    outcomes = (
-        await ledger.credit(session, ctx, credits, now=now, record_keys=False) if credits else []
-    )
+    transaction_ids = await ledger.pay(session, ctx, payments, now=now)
     caused: dict[int, list[PostingCaused]] = {}
-    for (p, payout), outcome in zip(owners, outcomes, strict=True):
-        if not outcome.ok:
-            raise RuntimeError(f"ledger refused a rule payout: {outcome.body}")
+    for (p, payout), transaction_id in zip(owners, transaction_ids, strict=True):
         caused.setdefault(p.index, []).append(
             PostingCaused(
-                transaction_id=outcome.body["id"],
+                transaction_id=str(transaction_id),
                 rule_id=payout.rule_id,
                 rule_version=payout.rule_version,
                 asset=payout.asset,
@@ -466,18 +488,16 @@ async def _process(
         }
         for p in live
     ]
-    # Core executemany (one multi-row statement per chunk), then the ids in one query.
     try:
-        await session.execute(insert(Event), rows)
+        ids = await _insert_events(session, ctx.id, rows)
     except IntegrityError as exc:
         # Another transaction stored one of these client ids first: retry, and replay it.
         raise idem.IdempotencyRace(str(exc)) from exc
-    ids = await _event_ids(session, ctx.id, [p.event.client_id for p in live])
     processed: list[ProcessedEvent] = []
-    for p in live:
+    for p, event_id in zip(live, ids, strict=True):
         assert p.result is not None
         assert p.member is not None
-        p.result.event_id = ids[p.event.client_id]
+        p.result.event_id = event_id
         processed.append(ProcessedEvent(p.event, p.member.id, p.result.event_id, p.result))
     await after_events(session, ctx, processed, now)
     # Listeners may add to a result (a tier change): store those results again.

@@ -13,7 +13,6 @@ difference. Updates match on a key that must be unique among the rows.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from jifen.db.engine import is_postgres
+from jifen.kit import jsonenc
 
 # Below this, a pipelined executemany costs about the same and keeps one code path.
 COPY_MIN_ROWS = 20
@@ -43,8 +43,9 @@ def _converter(type_: TypeEngine[Any]) -> Converter:
         process = type_.process_bind_param
         return lambda value: process(value, _PG_DIALECT)
     if isinstance(type_, JSON):
-        # SQLAlchemy's default serializer; None becomes JSON null (``none_as_null`` is off).
-        return json.dumps
+        # As the engine serializes (``make_engine``); None becomes JSON null (``none_as_null``
+        # is off).
+        return jsonenc.dumps
     return None
 
 

@@ -15,11 +15,17 @@ def expires_at(settings: ProgramSettings, earned_at: datetime) -> datetime | Non
 
     Day boundaries are the program's time zone: points stay usable through the whole last day.
     """
+    if settings.expiry.kind == "none":
+        return None
+    return expires_on(settings, local_date(earned_at, settings.timezone))
+
+
+def expires_on(settings: ProgramSettings, earned_day: date) -> datetime | None:
+    """``expires_at`` for points earned on a local day (all instants of a day expire alike)."""
     policy = settings.expiry
     if policy.kind == "none":
         return None
     tz = settings.timezone
-    earned_day = local_date(earned_at, tz)
     if policy.kind == "rolling":
         assert policy.months is not None
         last_day = earned_day + relativedelta(months=policy.months)

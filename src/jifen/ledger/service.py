@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.clock import local_date
 from jifen.errors import (
     AlreadyExists,
     CaptureExceedsHold,
@@ -129,16 +131,8 @@ async def _run(
     items: Sequence[Any],
     now: datetime,
     apply: Callable[[list[tuple[int, Any]]], Awaitable[dict[int, Outcome]]],
-    *,
-    record_keys: bool = True,
 ) -> list[Outcome]:
-    """Replay known keys, apply the rest, store every new outcome with the change.
-
-    ``record_keys=False`` is for callers whose own record already makes the write idempotent
-    (the event that caused a payout, stored in the same transaction under a unique key).
-    """
-    if not record_keys:
-        return [o for _, o in sorted((await apply(list(enumerate(items)))).items())]
+    """Replay known keys, apply the rest, store every new outcome with the change."""
     hashes = [idem.request_hash(operation, item.model_dump(mode="json")) for item in items]
     known = await idem.lookup(session, ctx.id, [item.idempotency_key for item in items])
     outcomes: dict[int, Outcome] = {}
@@ -256,12 +250,8 @@ async def credit(
     items: Sequence[CreditIn],
     *,
     now: datetime,
-    record_keys: bool = True,
 ) -> list[Outcome]:
-    """Add points: issuance → member, as a new lot expiring by the program's policy.
-
-    With ``record_keys=False`` the caller guarantees each key is new (see ``_run``).
-    """
+    """Add points: issuance → member, as a new lot expiring by the program's policy."""
 
     async def apply(todo: list[tuple[int, CreditIn]]) -> dict[int, Outcome]:
         assets = await _assets(session, ctx.id)
@@ -300,37 +290,122 @@ async def credit(
         )
         batch = LedgerBatch(session, ctx, now)
         await batch.lock(refs.values(), {it.asset for _, it in valid})
+        poster = _Crediter(batch, assets)
         for i, it in valid:
             if it.member not in refs:
                 out[i] = _member_missing(it.member)
                 continue
-            acc = batch.account(refs[it.member].id, it.asset)
-            occurred = it.occurred_at or now
-            lot_expiry = it.expires_at
-            if lot_expiry is None and assets[it.asset].expires:
-                lot_expiry = expiry.expires_at(ctx.settings, occurred)
-            issuance = await batch.system_account(it.source, it.asset)
-            row = batch.post(
-                kind="credit",
-                asset=it.asset,
-                amount=it.amount,
-                member=acc.member,
-                legs=[(issuance, -it.amount), (acc.id, it.amount)],
-                idempotency_key=it.idempotency_key,
-                reason=it.reason,
-                reference=it.reference,
-                rule_id=it.rule_id,
-                rule_version=it.rule_version,
-                campaign_id=it.campaign_id,
-                meta=it.meta,
-                occurred_at=occurred,
+            row, acc, lot_expiry = await poster.post(
+                Payment(
+                    member=refs[it.member],
+                    asset=it.asset,
+                    amount=it.amount,
+                    key=it.idempotency_key,
+                    reason=it.reason,
+                    reference=it.reference,
+                    occurred_at=it.occurred_at or now,
+                    expires_at=it.expires_at,
+                    rule_id=it.rule_id,
+                    rule_version=it.rule_version,
+                    campaign_id=it.campaign_id,
+                    source=it.source,
+                    meta=it.meta,
+                )
             )
-            batch.add_lot(acc, row["id"], it.amount, earned_at=occurred, expires_at=lot_expiry)
             out[i] = Outcome(201, _txn_out(row, acc, lot_expires_at=lot_expiry))
         await batch.flush()
         return out
 
-    return await _run(session, ctx, "ledger.credit", items, now, apply, record_keys=record_keys)
+    return await _run(session, ctx, "ledger.credit", items, now, apply)
+
+
+@dataclass(slots=True)
+class Payment:
+    """A credit that jifen itself decided (a rule's payout) for a member it has resolved."""
+
+    member: MemberRef
+    asset: str
+    amount: int
+    key: str
+    reason: str | None
+    reference: str | None
+    occurred_at: datetime
+    expires_at: datetime | None = None
+    rule_id: str | None = None
+    rule_version: int | None = None
+    campaign_id: str | None = None
+    source: str = "issuance"
+    meta: dict[str, Any] | None = None
+
+
+class _Crediter:
+    """Posts credits into a ``LedgerBatch`` whose accounts are locked: issuance → member, and
+    a lot that expires by the program's policy (computed once per local day)."""
+
+    def __init__(self, batch: LedgerBatch, assets: dict[str, Asset]) -> None:
+        self.batch = batch
+        self.assets = assets
+        self._expiry: dict[date, datetime | None] = {}
+
+    def lot_expiry(self, earned_at: datetime) -> datetime | None:
+        settings = self.batch.program.settings
+        day = local_date(earned_at, settings.timezone)
+        if day not in self._expiry:
+            self._expiry[day] = expiry.expires_on(settings, day)
+        return self._expiry[day]
+
+    async def post(self, it: Payment) -> tuple[dict[str, Any], AccountState, datetime | None]:
+        batch = self.batch
+        acc = batch.account(it.member.id, it.asset)
+        lot_expiry = it.expires_at
+        if lot_expiry is None and self.assets[it.asset].expires:
+            lot_expiry = self.lot_expiry(it.occurred_at)
+        issuance = await batch.system_account(it.source, it.asset)
+        row = batch.post(
+            kind="credit",
+            asset=it.asset,
+            amount=it.amount,
+            member=acc.member,
+            legs=[(issuance, -it.amount), (acc.id, it.amount)],
+            idempotency_key=it.key,
+            reason=it.reason,
+            reference=it.reference,
+            rule_id=it.rule_id,
+            rule_version=it.rule_version,
+            campaign_id=it.campaign_id,
+            meta=it.meta,
+            occurred_at=it.occurred_at,
+        )
+        batch.add_lot(acc, row["id"], it.amount, earned_at=it.occurred_at, expires_at=lot_expiry)
+        return row, acc, lot_expiry
+
+
+async def pay(
+    session: AsyncSession, ctx: ProgramContext, payments: Sequence[Payment], *, now: datetime
+) -> list[uuid.UUID]:
+    """Credit what jifen decided to pay (rule payouts): the transactions' ids, in order.
+
+    The caller vouches for the input (members resolved, amounts positive, occurred_at not in
+    the future) and for idempotency: each key is unique under its own record, written in the
+    same transaction (an event's client id). So nothing is validated twice, no idempotency
+    record is written and no response bodies are built; everything else is ``credit``.
+    """
+    if not payments:
+        return []
+    assets = await _assets(session, ctx.id)
+    unknown = sorted({p.asset for p in payments} - set(assets))
+    if unknown:
+        raise InvalidInput(
+            f"asset {unknown[0]!r} is not defined in this program",
+            code="unknown_asset",
+            field="asset",
+        )
+    batch = LedgerBatch(session, ctx, now)
+    await batch.lock([p.member for p in payments], {p.asset for p in payments})
+    poster = _Crediter(batch, assets)
+    ids = [(await poster.post(p))[0]["id"] for p in payments]
+    await batch.flush()
+    return ids
 
 
 # --- debit ------------------------------------------------------------------------------------

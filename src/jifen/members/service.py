@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.errors import InvalidInput, NotFound
@@ -199,19 +200,38 @@ async def by_ids(
     """Members by internal id; with ``lock``, their rows are locked in id order (PostgreSQL),
     which serialises everything done for one member (its events, counters)."""
     out: dict[int, Member] = {}
-    ordered = sorted(set(ids))
-    postgres = session.get_bind().dialect.name == "postgresql"
-    for start in range(0, len(ordered), 1000):
-        stmt = (
-            select(Member)
-            .where(Member.program_id == program_id, Member.id.in_(ordered[start : start + 1000]))
-            .order_by(Member.id)
-        )
-        if lock and postgres:
-            stmt = stmt.with_for_update()
+    for stmt in _by_ids_statements(session, program_id, ids, select(Member), lock=lock):
         for m in await session.scalars(stmt):
             out[m.id] = m
     return out
+
+
+async def rows_by_ids(
+    session: AsyncSession, program_id: str, ids: Iterable[int], *, lock: bool = False
+) -> dict[int, Row[Any]]:
+    """``by_ids`` as plain rows with the same attributes: several times cheaper than ORM
+    objects for a batch that only reads them (event ingestion)."""
+    table = Member.__table__
+    assert isinstance(table, Table)
+    out: dict[int, Row[Any]] = {}
+    for stmt in _by_ids_statements(session, program_id, ids, select(table), lock=lock):
+        for row in await session.execute(stmt):
+            out[row.id] = row
+    return out
+
+
+def _by_ids_statements(
+    session: AsyncSession, program_id: str, ids: Iterable[int], base: Select[Any], *, lock: bool
+) -> Iterator[Select[Any]]:
+    ordered = sorted(set(ids))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for start in range(0, len(ordered), 1000):
+        stmt = base.where(
+            Member.program_id == program_id, Member.id.in_(ordered[start : start + 1000])
+        ).order_by(Member.id)
+        if lock and postgres:
+            stmt = stmt.with_for_update()
+        yield stmt
 
 
 async def set_status(

@@ -456,7 +456,7 @@ async def _page(
 async def _members(
     session: AsyncSession, program_id: str, ids: Iterable[int]
 ) -> dict[int, MemberView]:
-    found = await members_service.by_ids(session, program_id, ids)
+    found = await members_service.rows_by_ids(session, program_id, ids)
     tier_of = await tiers_service.tiers_of(session, program_id, sorted(found))
     return {i: member_view(m, tier_of.get(i)) for i, m in found.items()}
 
