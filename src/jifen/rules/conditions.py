@@ -20,6 +20,8 @@ VARIABLES = {"event", "member", "counts", "hits", "streak"}
 
 _POSITION = re.compile(r"<input>:(\d+):(\d+)")
 _FIELD_USE = re.compile(r"(?<![\w.])(event|member|counts|hits)\.([A-Za-z_][A-Za-z0-9_]*)")
+# The variable a macro binds: ``items.exists(i, i.sku == 'tea')``.
+_MACRO_VARIABLE = re.compile(r"\.(?:all|exists|exists_one|map|filter)\(\s*([A-Za-z_]\w*)\s*,")
 _STRING = re.compile(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"")
 
 
@@ -55,6 +57,34 @@ def variables(source: str) -> frozenset[str]:
     return frozenset(compile_condition(source).variables())
 
 
+@lru_cache(maxsize=4096)
+def fields_read(source: str) -> dict[str, frozenset[str] | None]:
+    """For each top-level name the condition reads, the fields it reads of it (``None``: it
+    may read any, e.g. ``event['type']`` or ``'x' in event.attributes``); for ``event``'s
+    attributes, under the key ``"event.attributes"``, the attribute names read.
+
+    CEL converts every value it is given into its own types on each run, so a context holding
+    only what is read costs a fraction of a whole one. When a use is not plainly
+    ``name.field``, the whole value is given.
+    """
+    masked = _mask_strings(source)
+    out: dict[str, frozenset[str] | None] = {}
+    for name in variables(source):
+        out[name] = _fields_after(masked, rf"(?<![\w.]){re.escape(name)}")
+    if "event" in out:
+        out["event.attributes"] = _fields_after(masked, r"(?<![\w.])event\.attributes\b")
+    return out
+
+
+def _fields_after(masked: str, prefix: str) -> frozenset[str] | None:
+    found: set[str] = set()
+    for match in re.finditer(prefix + r"(\.([A-Za-z_][A-Za-z0-9_]*))?", masked):
+        if match.group(2) is None:
+            return None  # used whole, indexed or with a space before the dot
+        found.add(match.group(2))
+    return frozenset(found)
+
+
 def validate(source: str) -> None:
     """Refuse a condition that cannot compile, uses unknown names, or is not a boolean."""
     try:
@@ -71,7 +101,7 @@ def validate(source: str) -> None:
         )
         raise ConditionError(f"syntax error: {detail}", position) from exc
     masked = _mask_strings(source)
-    unknown = set(program.variables()) - VARIABLES
+    unknown = set(program.variables()) - VARIABLES - set(_MACRO_VARIABLE.findall(masked))
     if unknown:
         name = sorted(unknown)[0]
         raise ConditionError(

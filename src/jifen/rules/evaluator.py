@@ -7,6 +7,7 @@ caller loaded, and everything it decides comes back as data.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -17,7 +18,7 @@ from typing import Any
 from jifen.campaigns.schemas import CampaignDefinition
 from jifen.clock import local_date
 from jifen.kit.money import Rounding, to_units
-from jifen.kit.periods import WINDOWS, Window, period_key, period_keys
+from jifen.kit.periods import WINDOWS, Window, period_key
 from jifen.rules import conditions
 from jifen.rules.schemas import Effect, RuleDefinition
 
@@ -188,7 +189,11 @@ def pick_versions(versions: Iterable[RuleVersionView], at: datetime) -> list[Rul
     return sorted(chosen, key=lambda v: (v.definition.priority, v.definition.id))
 
 
-_HIT_ALIASES: dict[Window, str] = {"day": "today", "week": "week", "month": "month"}
+# ``hits`` in a condition: the alias and the counter window behind it.
+_HIT_WINDOWS: dict[str, Window] = {
+    "today": "day", "week": "week", "month": "month", "total": "lifetime",
+}  # fmt: skip
+_HIT_ALIASES: dict[Window, str] = {w: a for a, w in _HIT_WINDOWS.items() if w != "lifetime"}
 
 
 @lru_cache(maxsize=4096)
@@ -234,6 +239,38 @@ def needs_streak(versions: Iterable[RuleVersionView]) -> bool:
     return any("streak" in v.definition.condition for v in versions)
 
 
+@dataclass(slots=True)
+class _Plan:
+    """What evaluating a rule version needs, worked out once per evaluator."""
+
+    always: bool
+    # The condition's names and the fields it reads of each (see ``conditions.fields_read``).
+    reads: dict[str, frozenset[str] | None]
+    hit_windows: tuple[Window, ...]
+    # The windows whose n-th-hit number an effect reads (ladders, first-time, milestones).
+    n_windows: tuple[Window, ...]
+    paid_windows: dict[str, tuple[Window, ...]]
+    grant_windows: tuple[Window, ...]
+
+
+def _plan(rule: RuleDefinition) -> _Plan:
+    always = _always(rule.condition)
+    n_windows: set[Window] = set()
+    for e in rule.effects:
+        if e.amount is not None and e.amount.ladder:
+            n_windows.add(e.amount.ladder_window)
+        if e.when != "always":
+            n_windows.add("lifetime")
+    return _Plan(
+        always=always,
+        reads={} if always else conditions.fields_read(rule.condition),
+        hit_windows=hit_windows(rule),
+        n_windows=tuple(sorted(n_windows)),
+        paid_windows={e.asset: limit_windows(rule, e.asset) for e in rule.effects},
+        grant_windows=limit_windows(rule, None),
+    )
+
+
 class Evaluator:
     def __init__(
         self,
@@ -255,50 +292,87 @@ class Evaluator:
         # Program-wide subject counters are kept only when a condition reads counts.subject
         # (the caller then loads and locks them).
         self.track_subjects = needs_subject_counts(versions)
+        self._plans: dict[int, _Plan] = {}
+        self._periods: dict[date, dict[str, str]] = {}
+        # Per trigger: the instants at which a version takes effect, and what is in force (and
+        # not yet in force) between two of them.
+        self._steps = {
+            trigger: sorted({v.effective_from for v in vs})
+            for trigger, vs in self.by_trigger.items()
+        }
+        self._in_force: dict[tuple[str, int], tuple[list[RuleVersionView], list[Skip]]] = {}
+        self._zone = _zone(timezone)
+
+    def plan(self, rv: RuleVersionView) -> _Plan:
+        plan = self._plans.get(id(rv))
+        if plan is None:
+            plan = self._plans[id(rv)] = _plan(rv.definition)
+        return plan
+
+    def _rules_at(self, event_type: str, at: datetime) -> tuple[list[RuleVersionView], list[Skip]]:
+        """The versions in force at ``at`` for a trigger, and a skip for each of its rules
+        that had no version yet; the same between two effective instants, so kept."""
+        steps = self._steps.get(event_type)
+        if steps is None:
+            return [], []
+        key = (event_type, bisect_right(steps, at))
+        cached = self._in_force.get(key)
+        if cached is None:
+            candidates = self.by_trigger[event_type]
+            in_force = pick_versions(candidates, at)
+            known = {rv.definition.id for rv in in_force}
+            skips: list[Skip] = []
+            for rule_id in sorted({v.definition.id for v in candidates} - known):
+                if all(v.effective_from > at for v in candidates if v.definition.id == rule_id):
+                    first = min(v.effective_from for v in candidates if v.definition.id == rule_id)
+                    skips.append(Skip(rule_id, 0, "not_yet_effective", f"from {first.isoformat()}"))
+            cached = self._in_force[key] = (in_force, skips)
+        return cached
+
+    def _period_keys(self, day: date) -> dict[str, str]:
+        keys = self._periods.get(day)
+        if keys is None:
+            keys = self._periods[day] = {w: period_key(w, day) for w in WINDOWS}
+        return keys
 
     def evaluate(self, event: EventView) -> Evaluation:
         out = Evaluation()
         m = event.member.id
-        periods = period_keys(event.occurred_at, self.tz)
+        day = event.occurred_at.astimezone(self._zone).date()
+        periods = self._period_keys(day)
         evt_name = f"evt:{event.type}"
+        state = self.state
         for w in WINDOWS:
-            self.state.bump(m, evt_name, periods[w], 1)
-        day = local_date(event.occurred_at, self.tz)
-        self.state.active_days.setdefault((m, event.type), set()).add(day)
+            state.bump(m, evt_name, periods[w], 1)
+        state.active_days.setdefault((m, event.type), set()).add(day)
         subject_count = 0
         if event.subject is not None and self.track_subjects:
             name = subject_counter(event.type, event.subject)
-            self.state.bump(PROGRAM_WIDE, name, "all", 1)
-            subject_count = self.state.get(PROGRAM_WIDE, name, "all")[0]
-        counts = {
-            "today": self.state.get(m, evt_name, periods["day"])[0],
-            "week": self.state.get(m, evt_name, periods["week"])[0],
-            "month": self.state.get(m, evt_name, periods["month"])[0],
-            "total": self.state.get(m, evt_name, periods["lifetime"])[0],
-            # Events of this type about the same subject, by any member, this one included.
-            "subject": subject_count,
-        }
-        candidates = self.by_trigger.get(event.type, [])
-        in_force = pick_versions(candidates, event.occurred_at)
+            state.bump(PROGRAM_WIDE, name, "all", 1)
+            subject_count = state.get(PROGRAM_WIDE, name, "all")[0]
+        in_force, not_yet = self._rules_at(event.type, event.occurred_at)
+        counts: dict[str, int] | None = None
         for rv in in_force:
-            self._rule(rv, event, periods, counts, day, out)
+            plan = self.plan(rv)
+            if counts is None and "counts" in plan.reads:
+                counts = {
+                    "today": state.get(m, evt_name, periods["day"])[0],
+                    "week": state.get(m, evt_name, periods["week"])[0],
+                    "month": state.get(m, evt_name, periods["month"])[0],
+                    "total": state.get(m, evt_name, periods["lifetime"])[0],
+                    # Events of this type about the same subject, by any member, this one
+                    # included.
+                    "subject": subject_count,
+                }
+            self._rule(rv, plan, event, periods, counts or {}, day, out)
         # Rules for this trigger that did not exist yet when the event happened.
-        known = {rv.definition.id for rv in in_force}
-        for rule_id in sorted({v.definition.id for v in candidates} - known):
-            if all(
-                v.effective_from > event.occurred_at
-                for v in candidates
-                if v.definition.id == rule_id
-            ):
-                first = min(v.effective_from for v in candidates if v.definition.id == rule_id)
-                out.skipped.append(
-                    Skip(rule_id, 0, "not_yet_effective", f"from {first.isoformat()}")
-                )
+        out.skipped.extend(not_yet)
         return out
 
     def _rule(
         self,
         rv: RuleVersionView,
+        plan: _Plan,
         event: EventView,
         periods: dict[str, str],
         counts: dict[str, int],
@@ -307,53 +381,45 @@ class Evaluator:
     ) -> None:
         rule = rv.definition
         m = event.member.id
+        state = self.state
         if rule.experiment is not None:
-            group = self.state.groups.get((rule.experiment.id, m), "control")
+            group = state.groups.get((rule.experiment.id, m), "control")
             if group != rule.experiment.group:
                 out.skipped.append(Skip(rule.id, rv.version, "experiment_group", group))
                 return
         hit_name = f"rule:{rule.id}"
-        hits = {
-            "today": self.state.get(m, hit_name, periods["day"])[0],
-            "week": self.state.get(m, hit_name, periods["week"])[0],
-            "month": self.state.get(m, hit_name, periods["month"])[0],
-            "total": self.state.get(m, hit_name, periods["lifetime"])[0],
-        }
-        try:
-            if not _always(rule.condition) and not conditions.evaluate(
-                rule.condition, self._context(rule.condition, event, day, counts, hits)
-            ):
-                out.skipped.append(Skip(rule.id, rv.version, "condition_false"))
+        if not plan.always:
+            try:
+                context = self._context(rule.condition, plan, event, day, counts, hit_name, periods)
+                if not conditions.evaluate(rule.condition, context):
+                    out.skipped.append(Skip(rule.id, rv.version, "condition_false"))
+                    return
+            except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+                out.skipped.append(Skip(rule.id, rv.version, "condition_error", str(exc)[:200]))
                 return
-        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-            out.skipped.append(Skip(rule.id, rv.version, "condition_error", str(exc)[:200]))
-            return
-        for w in hit_windows(rule):
-            self.state.bump(m, hit_name, periods[w], 1)
-        n = {k: v + 1 for k, v in hits.items()}
-        window_n = {
-            "day": n["today"],
-            "week": n["week"],
-            "month": n["month"],
-            "lifetime": n["total"],
-        }
+        for w in plan.hit_windows:
+            state.bump(m, hit_name, periods[w], 1)
+        # The n-th qualifying event, in the windows an effect reads: every such window is one
+        # the hit counter is kept in, and it was just counted.
+        n: dict[str, int] = {w: state.get(m, hit_name, periods[w])[0] for w in plan.n_windows}
         paid_assets: set[str] = set()
         for index, effect in enumerate(rule.effects):
             if effect.amount is None:
-                self._grant(rv, index, effect, event, periods, window_n, out)
+                self._grant(rv, plan, index, effect, event, periods, n, out)
                 continue
-            payout = self._effect(rv, index, effect, event, periods, window_n, out)
+            payout = self._effect(rv, plan, index, effect, event, periods, n, out)
             if payout is not None:
                 out.payouts.append(payout)
                 paid_assets.add(effect.asset)
         # What a rule paid is only read by its limits: kept for rules that have them.
         for asset in paid_assets if rule.limits else ():
-            for w in limit_windows(rule, asset):
-                self.state.bump(m, f"paid:{rule.id}:{asset}", periods[w], 1)
+            for w in plan.paid_windows[asset]:
+                state.bump(m, f"paid:{rule.id}:{asset}", periods[w], 1)
 
     def _grant(
         self,
         rv: RuleVersionView,
+        plan: _Plan,
         index: int,
         effect: Effect,
         event: EventView,
@@ -377,13 +443,14 @@ class Evaluator:
                 if given >= limit.max_count:
                     out.skipped.append(Skip(rule.id, rv.version, "limit_reached", name))
                     return
-        for w in limit_windows(rule, None):
+        for w in plan.grant_windows:
             self.state.bump(m, name, periods[w], 1)
         out.grants.append(Grant(rule.id, rv.version, index, kind, target))
 
     def _effect(
         self,
         rv: RuleVersionView,
+        plan: _Plan,
         index: int,
         effect: Effect,
         event: EventView,
@@ -516,7 +583,7 @@ class Evaluator:
         explanation["amount"] = amount
         if campaign is not None and amount <= without_campaign:
             campaign = None  # its extra was cut to nothing: the payout owes it nothing
-        for w in limit_windows(rule, effect.asset):
+        for w in plan.paid_windows[effect.asset]:
             self.state.bump(m, f"paid:{rule.id}:{effect.asset}", periods[w], 0, amount)
         expires_at = (
             event.occurred_at + timedelta(days=effect.expires_in_days)
@@ -564,34 +631,62 @@ class Evaluator:
     def _context(
         self,
         condition: str,
+        plan: _Plan,
         event: EventView,
         day: date,
         counts: dict[str, int],
-        hits: dict[str, int],
+        hit_name: str,
+        periods: dict[str, str],
     ) -> dict[str, Any]:
         """What the condition reads, and only that: CEL converts every value it is given, and
         a member's context alone costs more than evaluating most conditions."""
-        used = conditions.variables(condition)
+        reads = plan.reads
         context: dict[str, Any] = {}
-        if "event" in used:
-            context["event"] = {
-                "type": event.type,
-                "client_id": event.client_id,
-                "occurred_at": event.occurred_at,
-                "local_date": day.isoformat(),
-                "weekday": day.isoweekday(),
-                "hour": event.occurred_at.astimezone(_zone(self.tz)).hour,
-                "attributes": event.attributes,
+        if "event" in reads:
+            context["event"] = self._event_context(event, day, reads)
+        if "member" in reads:
+            context["member"] = _only(
+                _member_context(event.member, event.occurred_at), reads["member"]
+            )
+        if "counts" in reads:
+            context["counts"] = _only(counts, reads["counts"])
+        if "hits" in reads:
+            m = event.member.id
+            wanted = reads["hits"] or _HIT_WINDOWS.keys()
+            context["hits"] = {
+                alias: self.state.get(m, hit_name, periods[_HIT_WINDOWS[alias]])[0]
+                for alias in wanted
+                if alias in _HIT_WINDOWS
             }
-        if "member" in used:
-            context["member"] = _member_context(event.member, event.occurred_at)
-        if "counts" in used:
-            context["counts"] = counts
-        if "hits" in used:
-            context["hits"] = hits
-        if "streak" in used:
+        if "streak" in reads:
             context["streak"] = self._streak(event.member.id, event.type, day)
         return context
+
+    def _event_context(
+        self, event: EventView, day: date, reads: dict[str, frozenset[str] | None]
+    ) -> dict[str, Any]:
+        fields = reads["event"]
+        attributes = event.attributes
+        keys = reads.get("event.attributes")
+        if fields is not None and keys is not None:
+            attributes = {k: attributes[k] for k in keys if k in attributes}
+        out: dict[str, Any] = {}
+        for name in EVENT_CONTEXT_FIELDS if fields is None else fields:
+            if name == "type":
+                out[name] = event.type
+            elif name == "client_id":
+                out[name] = event.client_id
+            elif name == "occurred_at":
+                out[name] = event.occurred_at
+            elif name == "local_date":
+                out[name] = day.isoformat()
+            elif name == "weekday":
+                out[name] = day.isoweekday()
+            elif name == "hour":
+                out[name] = event.occurred_at.astimezone(self._zone).hour
+            elif name == "attributes":
+                out[name] = attributes
+        return out
 
     def _in_segment(self, segment: str, event: EventView) -> bool:
         """A member the segment cannot be decided for (a missing attribute) is not in it."""
@@ -607,6 +702,18 @@ class Evaluator:
         while day - timedelta(days=n) in days:
             n += 1
         return n
+
+
+EVENT_CONTEXT_FIELDS = (
+    "type", "client_id", "occurred_at", "local_date", "weekday", "hour", "attributes",
+)  # fmt: skip
+
+
+def _only(values: dict[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
+    """The fields of a context value that a condition reads (all when ``fields`` is None)."""
+    if fields is None:
+        return values
+    return {k: values[k] for k in fields if k in values}
 
 
 def _always(condition: str) -> bool:
