@@ -36,7 +36,7 @@ from jifen.experiments import service as experiments
 from jifen.kit import bulk
 from jifen.kit import idempotency as idem
 from jifen.kit.periods import WINDOWS, period_key, period_keys
-from jifen.kit.sql import insert_ignore
+from jifen.kit.sql import in_values, insert_ignore
 from jifen.ledger import service as ledger
 from jifen.ledger.models import LedgerTransaction
 from jifen.ledger.schemas import ReverseIn
@@ -258,7 +258,7 @@ async def _insert_events(
         result = await session.execute(
             select(Event.client_id, Event.id).where(
                 Event.program_id == program_id,
-                Event.client_id.in_(client_ids[start : start + 1000]),
+                in_values(session, Event.client_id, client_ids[start : start + 1000]),
             )
         )
         found.update(dict(result.tuples().all()))
@@ -273,7 +273,8 @@ async def _stored(
     for start in range(0, len(ids), 1000):
         for row in await session.scalars(
             select(Event).where(
-                Event.program_id == program_id, Event.client_id.in_(ids[start : start + 1000])
+                Event.program_id == program_id,
+                in_values(session, Event.client_id, ids[start : start + 1000]),
             )
         ):
             out[row.client_id] = row
@@ -679,9 +680,9 @@ async def _load_counters(
                 Counter.amount,
             ).where(
                 Counter.program_id == ctx.id,
-                Counter.member_id.in_(member_ids[start : start + 500]),
-                Counter.name.in_(sorted(names)),
-                Counter.period.in_(sorted(periods)),
+                in_values(session, Counter.member_id, member_ids[start : start + 500]),
+                in_values(session, Counter.name, sorted(names)),
+                in_values(session, Counter.period, sorted(periods)),
             )
         )
         for counter_id, mid, name, period, count, amount in rows:

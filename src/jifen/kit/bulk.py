@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import JSON, Table, bindparam, insert, update
+from sqlalchemy import JSON, Integer, Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +28,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from jifen.db.engine import is_postgres
 from jifen.kit import jsonenc
+from jifen.kit.sql import IntArray
 
 # Below this, a pipelined executemany costs about the same and keeps one code path.
 COPY_MIN_ROWS = 20
@@ -134,10 +135,13 @@ async def update_rows(
         )
         return
     convert = _RowConverter(table, columns)
-    arrays: list[list[Any]] = [[] for _ in columns]
+    arrays: list[Any] = [[] for _ in columns]
     for row in rows:
         for array, value in zip(arrays, convert(row), strict=True):
             array.append(value)
+    for i, c in enumerate(columns):
+        if isinstance(table.c[c].type, Integer):
+            arrays[i] = IntArray(arrays[i])
     statement = sql.SQL(
         "UPDATE {t} AS t SET {sets} FROM unnest({arrays}) AS v({cols}) WHERE {match}"
     ).format(

@@ -19,3 +19,11 @@ def dumps(value: Any) -> str:
     except TypeError:
         # Integers beyond 64 bits, keys that are not strings: the standard library takes them.
         return json.dumps(value, ensure_ascii=False)
+
+
+def loads(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # What ``json`` once wrote and orjson refuses (NaN, Infinity), read as it was written.
+        return json.loads(text)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, any_, bindparam
+import psycopg
+from psycopg import postgres
+from psycopg.adapt import Dumper
+from sqlalchemy import ColumnElement, Integer, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +25,27 @@ def in_values(session: AsyncSession, column: Any, values: Sequence[Any]) -> Colu
     parameter per value, so the statement text (and its prepared plan) is the same for any
     number of values and a thousand ids cost one parameter to render, parse and send."""
     if session.get_bind().dialect.name == "postgresql":
-        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        values = list(values)
+        if isinstance(column.type, Integer) and all(type(v) is int for v in values):
+            values = IntArray(values)
+        array = bindparam(None, values, type_=postgresql.ARRAY(column.type))
         return column == any_(array)  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
+
+
+class IntArray(list[int | None]):
+    """A list of integers sent to PostgreSQL as one ``bigint[]`` parameter, spelled
+    ``{1,2,NULL}`` at once: psycopg's own list dumper handles each element in Python (a
+    noticeable cost for the thousands of ids a batch sends), and integers need no quoting."""
+
+
+class _IntArrayDumper(Dumper):
+    oid = postgres.types["int8"].array_oid
+
+    def dump(self, obj: Any) -> bytes:
+        return (
+            "{" + ",".join("NULL" if v is None else int.__repr__(v) for v in obj) + "}"
+        ).encode()
+
+
+psycopg.adapters.register_dumper(IntArray, _IntArrayDumper)

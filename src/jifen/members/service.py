@@ -227,7 +227,8 @@ def _by_ids_statements(
     postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(ordered), 1000):
         stmt = base.where(
-            Member.program_id == program_id, Member.id.in_(ordered[start : start + 1000])
+            Member.program_id == program_id,
+            in_values(session, Member.id, ordered[start : start + 1000]),
         ).order_by(Member.id)
         if lock and postgres:
             stmt = stmt.with_for_update()
