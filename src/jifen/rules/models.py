@@ -43,6 +43,7 @@ class Counter(Base):
     """
 
     __tablename__ = "counters"
+    # fillfactor 70 on PostgreSQL (migration 0011): updated by every event of its member.
     __table_args__ = (UniqueConstraint("program_id", "member_id", "name", "period"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
