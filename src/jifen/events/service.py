@@ -83,20 +83,25 @@ def member_tier(member: Member | Row[Any], tier: tiers.TierView | None = None) -
 
 
 def member_view(member: Member | Row[Any], tier: tiers.TierView | None = None) -> MemberView:
+    """What rules see of a member (read only: the member's own lists are not copied)."""
+    birthday = member.birthday
     return MemberView(
         id=member.id,
         external_id=member.external_id,
         tier=member_tier(member, tier),
-        tier_multiplier=tier.multiplier if tier is not None else Decimal(1),
-        tags=list(member.tags or []),
+        tier_multiplier=tier.multiplier if tier is not None else _ONE,
+        tags=member.tags or [],
         region=member.region or "",
         joined_at=member.joined_at,
-        attributes=dict(member.attributes or {}),
+        attributes=member.attributes or {},
         name=member.name or "",
-        birthday=member.birthday.isoformat() if member.birthday else "",
+        birthday=birthday.isoformat() if birthday else "",
         locale=member.locale,
-        consent=dict(member.consent or {}),
+        consent=member.consent or {},
     )
+
+
+_ONE = Decimal(1)
 
 
 def _subject(event: EventIn) -> str | None:
@@ -113,6 +118,7 @@ class _Pending:
     index: int
     event: EventIn
     hash: str
+    subject: str | None = None
     member: MemberRef | None = None
     view: EventView | None = None
     result: EventResult | None = None
@@ -125,7 +131,7 @@ async def ingest(
 ) -> list[EventResult]:
     """Ingest a batch of events; one result per event, in order."""
     pend = [
-        _Pending(i, e, idem.request_hash("event", e.model_dump(mode="json")))
+        _Pending(i, e, idem.request_hash("event", e.model_dump(mode="json")), _subject(e))
         for i, e in enumerate(events)
     ]
     results: dict[int, EventResult] = {}
@@ -332,7 +338,7 @@ async def _process(
             member=member_view(locked[p.member.id], tier_of.get(p.member.id)),
             occurred_at=e.occurred_at,
             attributes=e.attributes,
-            subject=_subject(e),
+            subject=p.subject,
         )
     types = sorted({p.event.type for p in live})
     versions = await rules.load_views(session, ctx.id, types)
@@ -350,14 +356,16 @@ async def _process(
         await _load_active_days(session, ctx, state, live)
     if needs_subject_counts(versions):
         await _lock_subject_counters(session, ctx.id, state, live, now=now)
+    triggers = {v.definition.trigger for v in versions}
+    rule_budgets: dict[str, set[str]] = {}
+    for v in versions:
+        if v.definition.budget:
+            rule_budgets.setdefault(v.definition.trigger, set()).add(v.definition.budget)
+    campaign_budgets = sorted({c.budget for c in active_campaigns if c.budget})
     wanted_budgets: list[tuple[str, datetime]] = []
     for p in live:
-        for v in versions:
-            if v.definition.trigger == p.event.type and v.definition.budget:
-                wanted_budgets.append((v.definition.budget, p.event.occurred_at))
-        for c in active_campaigns:
-            if c.budget:
-                wanted_budgets.append((c.budget, p.event.occurred_at))
+        for budget in [*sorted(rule_budgets.get(p.event.type, ())), *campaign_budgets]:
+            wanted_budgets.append((budget, p.event.occurred_at))
     state.budgets = await campaigns.lock_budgets(
         session, ctx.id, state.budget_specs, wanted_budgets, tz=tz, now=now
     )
@@ -375,9 +383,10 @@ async def _process(
         p.payouts = ev.payouts
         p.grants = ev.grants
         skipped[p.index] = [
-            SkipOut(rule_id=s.rule_id, reason=s.reason, detail=s.detail) for s in ev.skipped
+            SkipOut.model_construct(rule_id=s.rule_id, reason=s.reason, detail=s.detail)
+            for s in ev.skipped
         ]
-        if not any(v.definition.trigger == p.event.type for v in versions):
+        if p.event.type not in triggers:
             skipped[p.index].append(SkipOut(rule_id=None, reason="no_rule"))
     # Pay through the ledger in one batch.
     payments: list[ledger.Payment] = []
@@ -394,7 +403,7 @@ async def _process(
                     amount=payout.amount,
                     key=f"evt:{p.event.client_id}:{payout.rule_id}:{payout.effect_index}",
                     reason=f"{p.event.type}: {payout.rule_id}",
-                    reference=_subject(p.event) or p.event.client_id,
+                    reference=p.subject or p.event.client_id,
                     # UTC: the ledger hashes occurred_at as given but reads it back in UTC.
                     occurred_at=min(p.event.occurred_at, now).astimezone(UTC),
                     expires_at=payout.expires_at
@@ -412,7 +421,7 @@ async def _process(
     caused: dict[int, list[PostingCaused]] = {}
     for (p, payout), transaction_id in zip(owners, transaction_ids, strict=True):
         caused.setdefault(p.index, []).append(
-            PostingCaused(
+            PostingCaused.model_construct(
                 transaction_id=str(transaction_id),
                 rule_id=payout.rule_id,
                 rule_version=payout.rule_version,
@@ -478,7 +487,7 @@ async def _process(
             "client_id": p.event.client_id,
             "type": p.event.type,
             "member_id": p.member.id if p.member else 0,
-            "subject": _subject(p.event),
+            "subject": p.subject,
             "occurred_at": p.event.occurred_at,
             "received_at": now,
             "attributes": p.event.attributes,
@@ -614,7 +623,7 @@ async def _lock_subject_counters(
     """Lock the program-wide counters of the batch's subjects (e.g. "first reporter of this
     violation"), so two members reporting at once cannot both be first."""
     names = sorted(
-        {subject_counter(p.event.type, s) for p in live if (s := _subject(p.event)) is not None}
+        {subject_counter(p.event.type, p.subject) for p in live if p.subject is not None}
     )
     if not names:
         return
