@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.kit.db import Base, BigIntPK, UTCDateTime
@@ -17,7 +17,14 @@ class Event(Base):
         UniqueConstraint("program_id", "client_id"),
         Index("ix_events_program_time", "program_id", "occurred_at"),
         Index("ix_events_member", "program_id", "member_id", "occurred_at"),
-        Index("ix_events_subject", "program_id", "type", "subject"),
+        Index(
+            "ix_events_subject",
+            "program_id",
+            "type",
+            "subject",
+            postgresql_where=text("subject IS NOT NULL"),
+            sqlite_where=text("subject IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

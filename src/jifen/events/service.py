@@ -587,13 +587,18 @@ async def write_counters(session: AsyncSession, program_id: str, state: EvalStat
     one statement. The batch holds its members' locks, so nobody else writes these rows."""
     table = Counter.__table__
     assert isinstance(table, Table)
-    updates = []
+    ids: list[int] = []
+    counts: list[int] = []
+    amounts: list[int] = []
     inserts = []
-    for key in sorted(state.touched):
-        count, amount = state.counters[key]
-        counter_id = state.counter_ids.get(key)
+    counters, counter_ids = state.counters, state.counter_ids
+    for key in state.touched:
+        count, amount = counters[key]
+        counter_id = counter_ids.get(key)
         if counter_id is not None:
-            updates.append({"id": counter_id, "count": count, "amount": amount})
+            ids.append(counter_id)
+            counts.append(count)
+            amounts.append(amount)
         else:
             member_id, name, period = key
             inserts.append(
@@ -606,10 +611,11 @@ async def write_counters(session: AsyncSession, program_id: str, state: EvalStat
                     "amount": amount,
                 }
             )
-    writes = bulk.Writes()
-    writes.update(table, "id", updates)
-    writes.insert(table, inserts)
-    await writes.run(session)
+    if ids:
+        await bulk.update_columns(
+            session, table, "id", {"id": ids, "count": counts, "amount": amounts}
+        )
+    await bulk.insert_rows(session, table, inserts)
 
 
 async def _lock_subject_counters(
@@ -675,8 +681,8 @@ async def _load_counters(
                 else:
                     names.add(f"paid:{v.definition.id}:{e.asset}")
     periods: set[str] = set()
-    for p in live:
-        periods.update(period_keys(p.event.occurred_at, ctx.settings.timezone).values())
+    for instant in {p.event.occurred_at for p in live}:
+        periods.update(period_keys(instant, ctx.settings.timezone).values())
     member_ids = sorted({p.member.id for p in live if p.member})
     for start in range(0, len(member_ids), 500):
         rows = await session.execute(

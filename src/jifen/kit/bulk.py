@@ -135,22 +135,57 @@ async def update_rows(
         )
         return
     convert = _RowConverter(table, columns)
-    arrays: list[Any] = [[] for _ in columns]
+    arrays: list[list[Any]] = [[] for _ in columns]
     for row in rows:
         for array, value in zip(arrays, convert(row), strict=True):
             array.append(value)
-    for i, c in enumerate(columns):
-        if isinstance(table.c[c].type, Integer):
-            arrays[i] = IntArray(arrays[i])
+    await _update_arrays(session, table, key, dict(zip(columns, arrays, strict=True)))
+
+
+async def update_columns(
+    session: AsyncSession, table: Table, key: str, columns: dict[str, list[Any]]
+) -> None:
+    """``update_rows`` for values given column by column (lists of equal length), as a batch
+    that builds them so can send them without making a dict per row."""
+    n = len(columns[key])
+    if n >= COPY_MIN_ROWS and is_postgres(session):
+        convert = dict(_conversions(table, tuple(columns)))
+        names = list(columns)
+        await _update_arrays(
+            session,
+            table,
+            key,
+            {
+                c: [convert[i](v) for v in columns[c]] if i in convert else columns[c]
+                for i, c in enumerate(names)
+            },
+        )
+        return
+    await update_rows(
+        session, table, key, [{c: values[i] for c, values in columns.items()} for i in range(n)]
+    )
+
+
+async def _update_arrays(
+    session: AsyncSession, table: Table, key: str, columns: dict[str, list[Any]]
+) -> None:
+    """``UPDATE ... FROM unnest(arrays)`` on PostgreSQL, values already converted."""
+    values = [c for c in columns if c != key]
+    arrays: list[Any] = [
+        IntArray(array) if isinstance(table.c[c].type, Integer) else array
+        for c, array in columns.items()
+    ]
+    columns_list = list(columns)
     statement = sql.SQL(
         "UPDATE {t} AS t SET {sets} FROM unnest({arrays}) AS v({cols}) WHERE {match}"
     ).format(
         t=sql.Identifier(table.name),
         sets=sql.SQL(", ").join(sql.SQL("{c} = v.{c}").format(c=sql.Identifier(c)) for c in values),
         arrays=sql.SQL(", ").join(
-            sql.SQL("%s::" + table.c[c].type.compile(dialect=_PG_DIALECT) + "[]") for c in columns
+            sql.SQL("%s::" + table.c[c].type.compile(dialect=_PG_DIALECT) + "[]")
+            for c in columns_list
         ),
-        cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        cols=sql.SQL(", ").join(map(sql.Identifier, columns_list)),
         match=sql.SQL("t.{k} = v.{k}").format(k=sql.Identifier(key)),
     )
     driver = await _driver_connection(session)

@@ -65,8 +65,22 @@ class LedgerTransaction(Base):
     __tablename__ = "ledger_transactions"
     __table_args__ = (
         Index("ix_ledger_transactions_member", "program_id", "member_id", "created_at"),
-        Index("ix_ledger_transactions_reverses", "program_id", "reverses_id"),
-        Index("ix_ledger_transactions_chain", "program_id", "chain_seq"),
+        # Partial: most transactions reverse nothing, and none has a place in the chain until
+        # it is sealed, so neither index costs anything when a transaction is written.
+        Index(
+            "ix_ledger_transactions_reverses",
+            "program_id",
+            "reverses_id",
+            postgresql_where=text("reverses_id IS NOT NULL"),
+            sqlite_where=text("reverses_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_ledger_transactions_chain",
+            "program_id",
+            "chain_seq",
+            postgresql_where=text("chain_seq IS NOT NULL"),
+            sqlite_where=text("chain_seq IS NOT NULL"),
+        ),
         Index(
             "ix_ledger_transactions_unsealed",
             "program_id",
@@ -108,7 +122,6 @@ class Posting(Base):
     __table_args__ = (
         Index("ix_postings_transaction", "transaction_id"),
         Index("ix_postings_statement", "program_id", "member_id", "asset", "id"),
-        Index("ix_postings_account", "account_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
