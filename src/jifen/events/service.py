@@ -383,8 +383,7 @@ async def _process(
         p.payouts = ev.payouts
         p.grants = ev.grants
         skipped[p.index] = [
-            SkipOut.model_construct(rule_id=s.rule_id, reason=s.reason, detail=s.detail)
-            for s in ev.skipped
+            SkipOut(rule_id=s.rule_id, reason=s.reason, detail=s.detail) for s in ev.skipped
         ]
         if p.event.type not in triggers:
             skipped[p.index].append(SkipOut(rule_id=None, reason="no_rule"))
@@ -421,7 +420,7 @@ async def _process(
     caused: dict[int, list[PostingCaused]] = {}
     for (p, payout), transaction_id in zip(owners, transaction_ids, strict=True):
         caused.setdefault(p.index, []).append(
-            PostingCaused.model_construct(
+            PostingCaused(
                 transaction_id=str(transaction_id),
                 rule_id=payout.rule_id,
                 rule_version=payout.rule_version,

@@ -13,6 +13,7 @@ difference. Updates match on a key that must be unique among the rows.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,12 +67,18 @@ class _RowConverter:
     """
 
     def __init__(self, table: Table, columns: Sequence[str]) -> None:
-        self._columns = list(columns)
+        self._get = operator.itemgetter(*columns)
+        self._single = len(columns) == 1
         self._convert = _conversions(table, tuple(columns))
         self._seen: dict[tuple[int, datetime], Any] = {}
 
-    def __call__(self, row: dict[str, Any]) -> list[Any]:
-        values = [row[c] for c in self._columns]
+    def __call__(self, row: dict[str, Any]) -> Sequence[Any]:
+        got = self._get(row)
+        if self._single:
+            got = (got,)
+        if not self._convert:
+            return got  # type: ignore[no-any-return]
+        values = list(got)
         for i, f in self._convert:
             value = values[i]
             if isinstance(value, datetime):

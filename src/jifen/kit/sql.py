@@ -43,9 +43,9 @@ class _IntArrayDumper(Dumper):
     oid = postgres.types["int8"].array_oid
 
     def dump(self, obj: Any) -> bytes:
-        return (
-            "{" + ",".join("NULL" if v is None else int.__repr__(v) for v in obj) + "}"
-        ).encode()
+        if None in obj:
+            return ("{" + ",".join("NULL" if v is None else str(v) for v in obj) + "}").encode()
+        return ("{" + ",".join(map(str, obj)) + "}").encode()
 
 
 psycopg.adapters.register_dumper(IntArray, _IntArrayDumper)

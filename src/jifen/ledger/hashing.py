@@ -7,11 +7,13 @@ import json
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
 
+@lru_cache(maxsize=4096)
 def _iso(value: datetime) -> str:
     # Always in UTC: the database gives instants back in UTC whatever offset they came with.
     return value.astimezone(UTC).isoformat(timespec="microseconds")
