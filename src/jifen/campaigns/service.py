@@ -12,6 +12,7 @@ from jifen.campaigns.models import Budget, BudgetDefinition, Campaign
 from jifen.campaigns.schemas import BudgetIn, BudgetUse, CampaignDefinition
 from jifen.db.engine import is_postgres
 from jifen.errors import InvalidInput, NotFound
+from jifen.kit import parsed
 from jifen.kit.sql import insert_ignore
 from jifen.programs.context import ProgramContext
 from jifen.programs.service import record_audit
@@ -82,14 +83,14 @@ async def campaigns_between(
 ) -> list[CampaignDefinition]:
     """Enabled campaigns overlapping [start, end]."""
     rows = await session.scalars(
-        select(Campaign).where(
+        select(Campaign.definition).where(
             Campaign.program_id == program_id,
             Campaign.enabled.is_(True),
             Campaign.starts_at <= end,
             Campaign.ends_at > start,
         )
     )
-    return [CampaignDefinition.model_validate(r.definition) for r in rows]
+    return [parsed.parse(CampaignDefinition, definition) for definition in rows]
 
 
 async def get_campaign(
@@ -169,10 +170,18 @@ async def save_budget(
 
 
 async def budget_specs(session: AsyncSession, program_id: str) -> dict[str, BudgetSpec]:
-    rows = await session.scalars(
-        select(BudgetDefinition).where(BudgetDefinition.program_id == program_id)
+    rows = await session.execute(
+        select(
+            BudgetDefinition.budget_id,
+            BudgetDefinition.asset,
+            BudgetDefinition.limit,
+            BudgetDefinition.window,
+        ).where(BudgetDefinition.program_id == program_id)
     )
-    return {r.budget_id: BudgetSpec(r.budget_id, r.asset, r.limit, r.window) for r in rows}
+    return {
+        budget_id: BudgetSpec(budget_id, asset, limit, window)
+        for budget_id, asset, limit, window in rows
+    }
 
 
 async def lock_budgets(

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.errors import InvalidInput, NotFound
+from jifen.kit import parsed
 from jifen.programs.context import ProgramContext
 from jifen.programs.service import record_audit
 from jifen.rules import conditions
@@ -200,10 +201,19 @@ async def load_views(
     session: AsyncSession, program_id: str, triggers: Sequence[str] | None = None
 ) -> list[RuleVersionView]:
     """Every version of the rules for these triggers (the evaluator picks per event time)."""
-    stmt = select(RuleVersion).where(RuleVersion.program_id == program_id)
+    stmt = select(RuleVersion.definition, RuleVersion.version, RuleVersion.effective_from).where(
+        RuleVersion.program_id == program_id
+    )
     if triggers is not None:
         stmt = stmt.where(RuleVersion.trigger.in_(sorted(set(triggers))))
-    return [view(r) for r in await session.scalars(stmt)]
+    return [
+        RuleVersionView(
+            definition=parsed.parse(RuleDefinition, definition),
+            version=version,
+            effective_from=effective_from,
+        )
+        for definition, version, effective_from in await session.execute(stmt)
+    ]
 
 
 def export_definitions(rows: Sequence[RuleVersion]) -> list[dict[str, Any]]:

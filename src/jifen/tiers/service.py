@@ -46,6 +46,7 @@ from jifen.clock import Clock, local_date, start_of_local_day
 from jifen.db.engine import is_postgres
 from jifen.errors import NotFound
 from jifen.events.schemas import TierChangeCaused
+from jifen.kit import parsed
 from jifen.kit.db import UTCDateTime
 from jifen.kit.sql import in_values, insert_ignore
 from jifen.members.models import Member
@@ -139,7 +140,7 @@ async def load_scheme(session: AsyncSession, program_id: str) -> Scheme | None:
     row = await session.get(TierScheme, program_id)
     if row is None:
         return None
-    return Scheme(TierSchemeIn.model_validate(row.definition), row.version, row.updated_at)
+    return Scheme(parsed.parse(TierSchemeIn, row.definition), row.version, row.updated_at)
 
 
 async def _require_scheme(session: AsyncSession, program_id: str) -> Scheme:
