@@ -204,3 +204,41 @@ async def test_future_events_are_refused(client: httpx.AsyncClient, clock: Fixed
     again = await send(client, h, "f", "message_posted", "u", now + timedelta(minutes=10))
     assert again["status"] == "processed"
     await assert_verified(client, h)
+
+
+async def test_streaks_in_one_batch_read_history_and_the_batch_itself(
+    client: httpx.AsyncClient, clock: FixedClock
+) -> None:
+    """Streak history for a whole batch is read at once: each member's own earlier days count,
+    another member's do not, and days earlier in the same batch count too."""
+    _, h = await api_program(client)
+    await _daily_and_streak_rules(client, h)
+    clock.set(sh(2026, 3, 10, 12))
+    # History: u checked in on the 5th and 6th, v only on the 3rd.
+    await send_batch(
+        client,
+        h,
+        [
+            event_body("h1", "check_in", "u", sh(2026, 3, 5, 9)),
+            event_body("h2", "check_in", "u", sh(2026, 3, 6, 9)),
+            event_body("h3", "check_in", "v", sh(2026, 3, 3, 9)),
+        ],
+    )
+    results = await send_batch(
+        client,
+        h,
+        [
+            event_body("b1", "check_in", "v", sh(2026, 3, 7, 9)),  # the 3rd is not the 6th
+            event_body("b2", "check_in", "u", sh(2026, 3, 7, 9)),  # 5th, 6th, 7th: streak 3
+            event_body("b3", "check_in", "v", sh(2026, 3, 8, 9)),  # 7th in this batch: 2
+            event_body("b4", "check_in", "w", sh(2026, 3, 8, 9)),  # a new member: 1
+        ],
+    )
+    assert [amounts(r) for r in results] == [
+        [("daily", "points", 1)],
+        [("daily", "points", 1), ("streak", "points", 100)],
+        [("daily", "points", 1), ("streak", "points", 100)],
+        [("daily", "points", 1)],
+    ]
+    assert await balance(client, h, "u") == 1 + 101 + 101
+    await assert_verified(client, h)

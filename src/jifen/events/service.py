@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -707,28 +707,42 @@ async def _load_counters(
 async def _load_active_days(
     session: AsyncSession, ctx: ProgramContext, state: EvalState, live: Sequence[_Pending]
 ) -> None:
+    """The days on which each of the batch's members had each event type, back as far as a
+    streak can reach, for the rules that read ``streak``: one query for the whole batch."""
     from jifen.clock import local_date
 
+    last: dict[tuple[int, str], date] = {}
     for p in live:
         assert p.member is not None
         key = (p.member.id, p.event.type)
         if key in state.active_days:
             continue
         day = local_date(p.event.occurred_at, ctx.settings.timezone)
-        since = period_key("day", day - timedelta(days=STREAK_DAYS))
-        rows = await session.scalars(
-            select(Counter.period).where(
+        if key not in last or day > last[key]:
+            last[key] = day
+    if not last:
+        return
+    for key in last:
+        state.active_days[key] = set()
+    since = period_key("day", min(last.values()) - timedelta(days=STREAK_DAYS))
+    until = period_key("day", max(last.values()))
+    names = sorted({f"evt:{event_type}" for _, event_type in last})
+    member_ids = sorted({member_id for member_id, _ in last})
+    for start in range(0, len(member_ids), 1000):
+        rows = await session.execute(
+            select(Counter.member_id, Counter.name, Counter.period).where(
                 Counter.program_id == ctx.id,
-                Counter.member_id == p.member.id,
-                Counter.name == f"evt:{p.event.type}",
+                in_values(session, Counter.member_id, member_ids[start : start + 1000]),
+                in_values(session, Counter.name, names),
                 Counter.period >= since,
-                Counter.period <= period_key("day", day),
+                Counter.period <= until,
                 Counter.count > 0,
             )
         )
-        from datetime import date
-
-        state.active_days[key] = {date.fromisoformat(r[2:]) for r in rows if r.startswith("d:")}
+        for member_id, name, period in rows:
+            key = (member_id, name[4:])
+            if key in last and period.startswith("d:"):
+                state.active_days[key].add(date.fromisoformat(period[2:]))
 
 
 async def _reverse_for(

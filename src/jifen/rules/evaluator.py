@@ -302,6 +302,9 @@ class Evaluator:
         }
         self._in_force: dict[tuple[str, int], tuple[list[RuleVersionView], list[Skip]]] = {}
         self._zone = _zone(timezone)
+        self._explained: dict[tuple[str, Decimal, int], dict[str, Any]] = {}
+        # Active days are only read for streaks.
+        self._track_days = needs_streak(versions)
 
     def plan(self, rv: RuleVersionView) -> _Plan:
         plan = self._plans.get(id(rv))
@@ -342,9 +345,16 @@ class Evaluator:
         periods = self._period_keys(day)
         evt_name = f"evt:{event.type}"
         state = self.state
+        counters, touched = state.counters, state.touched
         for w in WINDOWS:
-            state.bump(m, evt_name, periods[w], 1)
-        state.active_days.setdefault((m, event.type), set()).add(day)
+            key = (m, evt_name, periods[w])
+            value = counters.get(key)
+            if value is None:
+                value = counters[key] = [0, 0]
+            value[0] += 1
+            touched.add(key)
+        if self._track_days:
+            state.active_days.setdefault((m, event.type), set()).add(day)
         subject_count = 0
         if event.subject is not None and self.track_subjects:
             name = subject_counter(event.type, event.subject)
@@ -520,14 +530,7 @@ class Evaluator:
             total_mult = _stack(tier_mult, campaign.multiplier, campaign.stacking)
         without_campaign = to_units(base * tier_mult, self.rounding)
         amount = to_units(base * total_mult, self.rounding)
-        explanation["multipliers"] = {
-            "tier": event.member.tier or None,
-            "tier_multiplier": str(tier_mult),
-            "campaign": campaign.id if campaign else None,
-            "campaign_multiplier": str(campaign.multiplier) if campaign else None,
-            "stacking": campaign.stacking if campaign else None,
-            "total": str(total_mult),
-        }
+        explanation["multipliers"] = self._multipliers(event.member.tier, tier_mult, campaign)
         explanation["rounding"] = self.rounding
         explanation["computed"] = amount
         applied: list[dict[str, Any]] = []
@@ -601,6 +604,27 @@ class Evaluator:
             expires_at=expires_at,
             explanation=explanation,
         )
+
+    def _multipliers(
+        self, tier: str, tier_mult: Decimal, campaign: CampaignDefinition | None
+    ) -> dict[str, Any]:
+        """How the multipliers stacked, for the explanation; the same few combinations recur
+        in every batch, so each is spelled once (the dicts are shared: never changed)."""
+        key = (tier, tier_mult, id(campaign))
+        found = self._explained.get(key)
+        if found is None:
+            total = tier_mult
+            if campaign is not None:
+                total = _stack(tier_mult, campaign.multiplier, campaign.stacking)
+            found = self._explained[key] = {
+                "tier": tier or None,
+                "tier_multiplier": str(tier_mult),
+                "campaign": campaign.id if campaign else None,
+                "campaign_multiplier": str(campaign.multiplier) if campaign else None,
+                "stacking": campaign.stacking if campaign else None,
+                "total": str(total),
+            }
+        return found
 
     def _campaign(
         self, rule: RuleDefinition, asset: str, event: EventView
