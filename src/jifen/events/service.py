@@ -14,7 +14,17 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    Row,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -670,32 +680,47 @@ async def _load_counters(
     live: Sequence[_Pending],
     versions: Sequence[RuleVersionView],
 ) -> None:
-    names = {f"evt:{p.event.type}" for p in live}
+    # The counters each event can read: its type's, and those of the rules it triggers.
+    by_type: dict[str, list[str]] = {}
     for v in versions:
-        names.add(f"rule:{v.definition.id}")
+        rule_names = by_type.setdefault(v.definition.trigger, [])
+        rule_names.append(f"rule:{v.definition.id}")
         if v.definition.limits:
             for i, e in enumerate(v.definition.effects):
                 if e.amount is None:
-                    names.add(grant_counter(v.definition.id, i))
+                    rule_names.append(grant_counter(v.definition.id, i))
                 else:
-                    names.add(f"paid:{v.definition.id}:{e.asset}")
+                    rule_names.append(f"paid:{v.definition.id}:{e.asset}")
+    keys = sorted(
+        {
+            (p.member.id, name)
+            for p in live
+            if p.member
+            for name in (f"evt:{p.event.type}", *by_type.get(p.event.type, ()))
+        }
+    )
     periods: set[str] = set()
     for instant in {p.event.occurred_at for p in live}:
         periods.update(period_keys(instant, ctx.settings.timezone).values())
-    member_ids = sorted({p.member.id for p in live if p.member})
-    for start in range(0, len(member_ids), 500):
+    columns = (Counter.id, Counter.member_id, Counter.name, Counter.period, Counter.count)
+    # PostgreSQL: lists of members and names (planned robustly even before statistics exist).
+    # SQLite: exactly these (member, counter) pairs, one index probe each; lists of members,
+    # names and periods make it probe every combination (tens of thousands per batch).
+    postgres = is_postgres(session)
+    for start in range(0, len(keys), 2000):
+        chunk = keys[start : start + 2000]  # sorted by member: about 500 members a chunk
+        if postgres:
+            stmt = select(*columns, Counter.amount).where(
+                in_values(session, Counter.member_id, sorted({m for m, _ in chunk})),
+                in_values(session, Counter.name, sorted({n for _, n in chunk})),
+            )
+        else:
+            stmt = select(*columns, Counter.amount).where(
+                tuple_(Counter.member_id, Counter.name).in_(chunk)
+            )
         rows = await session.execute(
-            select(
-                Counter.id,
-                Counter.member_id,
-                Counter.name,
-                Counter.period,
-                Counter.count,
-                Counter.amount,
-            ).where(
+            stmt.where(
                 Counter.program_id == ctx.id,
-                in_values(session, Counter.member_id, member_ids[start : start + 500]),
-                in_values(session, Counter.name, sorted(names)),
                 in_values(session, Counter.period, sorted(periods)),
             )
         )
