@@ -246,11 +246,20 @@ async def _insert_events(
     """Store the events; their ids, in the order of ``rows``.
 
     On PostgreSQL a batch takes its ids from the sequence in one query and goes in with
-    ``COPY`` (several times cheaper than a multi-row ``INSERT`` with JSON columns); elsewhere
-    it is one executemany, then one query for the ids.
+    ``COPY`` (several times cheaper than a multi-row ``INSERT`` with JSON columns). On SQLite
+    the transaction holds the database's write lock from its start (``BEGIN IMMEDIATE``), so
+    nobody else can insert: the ids are the ones after the largest, and the rows go in with
+    one executemany. A few rows on PostgreSQL are one insert, then one query for the ids.
     """
     table = Event.__table__
     assert isinstance(table, Table)
+    if not is_postgres(session):
+        last = await session.scalar(select(func.max(Event.id)))
+        ids = list(range((last or 0) + 1, (last or 0) + 1 + len(rows)))
+        for row, event_id in zip(rows, ids, strict=True):
+            row["id"] = event_id
+        await bulk.insert_rows(session, table, rows)
+        return ids
     if is_postgres(session) and len(rows) >= bulk.COPY_MIN_ROWS:
         ids = list(
             (
