@@ -240,27 +240,17 @@ async def explanation_of(
     return None
 
 
-async def _insert_events(
-    session: AsyncSession, program_id: str, rows: list[dict[str, Any]]
-) -> list[int]:
+async def _insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
     """Store the events; their ids, in the order of ``rows``.
 
-    On PostgreSQL a batch takes its ids from the sequence in one query and goes in with
-    ``COPY`` (several times cheaper than a multi-row ``INSERT`` with JSON columns). On SQLite
-    the transaction holds the database's write lock from its start (``BEGIN IMMEDIATE``), so
-    nobody else can insert: the ids are the ones after the largest, and the rows go in with
-    one executemany. A few rows on PostgreSQL are one insert, then one query for the ids.
+    The ids are known before the rows go in: on PostgreSQL from the sequence, in one query; on
+    SQLite the ones after the largest, since the transaction holds the database's write lock
+    from its start (``BEGIN IMMEDIATE``) and nobody else can insert. The rows then go in with
+    ``COPY`` or one executemany (``kit.bulk``), with no second query for the ids.
     """
     table = Event.__table__
     assert isinstance(table, Table)
-    if not is_postgres(session):
-        last = await session.scalar(select(func.max(Event.id)))
-        ids = list(range((last or 0) + 1, (last or 0) + 1 + len(rows)))
-        for row, event_id in zip(rows, ids, strict=True):
-            row["id"] = event_id
-        await bulk.insert_rows(session, table, rows)
-        return ids
-    if is_postgres(session) and len(rows) >= bulk.COPY_MIN_ROWS:
+    if is_postgres(session):
         ids = list(
             (
                 await session.scalars(
@@ -272,22 +262,13 @@ async def _insert_events(
                 )
             ).all()
         )
-        for row, event_id in zip(rows, ids, strict=True):
-            row["id"] = event_id
-        await bulk.insert_rows(session, table, rows)
-        return ids
-    await session.execute(insert(table), rows)
-    client_ids = [row["client_id"] for row in rows]
-    found: dict[str, int] = {}
-    for start in range(0, len(client_ids), 1000):
-        result = await session.execute(
-            select(Event.client_id, Event.id).where(
-                Event.program_id == program_id,
-                in_values(session, Event.client_id, client_ids[start : start + 1000]),
-            )
-        )
-        found.update(dict(result.tuples().all()))
-    return [found[c] for c in client_ids]
+    else:
+        last = await session.scalar(select(func.max(Event.id))) or 0
+        ids = list(range(last + 1, last + 1 + len(rows)))
+    for row, event_id in zip(rows, ids, strict=True):
+        row["id"] = event_id
+    await bulk.insert_rows(session, table, rows)
+    return ids
 
 
 async def _stored(
@@ -517,7 +498,7 @@ async def _process(
         for p in live
     ]
     try:
-        ids = await _insert_events(session, ctx.id, rows)
+        ids = await _insert_events(session, rows)
     except IntegrityError as exc:
         # Another transaction stored one of these client ids first: retry, and replay it.
         raise idem.IdempotencyRace(str(exc)) from exc
