@@ -169,6 +169,28 @@ async def test_unknown_name_position_points_at_the_name(client: httpx.AsyncClien
     assert problem["position"] == cond.index("|| tier") + 3
 
 
+async def test_misspelt_functions_and_stray_macro_variables_are_refused_on_save(
+    client: httpx.AsyncClient,
+) -> None:
+    _, h = await api_program(client)
+    for cond, name, at in [
+        ('event.type.shout() == "x"', "shout", 11),
+        ("size(event.attributes.items.filter(i, i.qty > 1)) > 0 && i.qty > 2", "i", 57),
+    ]:
+        problem = await _refused(client, h, _rule(condition=cond))
+        assert (problem["field"], problem["position"]) == ("condition", at)
+        assert f"unknown name {name!r}" in problem["message"]
+    assert (await client.get("/v1/rules", headers=h)).json() == []  # nothing was saved
+    # The same macro, its variable used only inside it, is a rule like any other.
+    r = await client.post(
+        "/v1/rules",
+        json=_rule(condition="event.attributes.items.exists(i, i.sku == 'tea')"),
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    assert [r["id"] for r in (await client.get("/v1/rules", headers=h)).json()] == ["r1"]
+
+
 async def test_string_literals_are_not_checked_as_fields(client: httpx.AsyncClient) -> None:
     _, h = await api_program(client)
     r = await client.post(

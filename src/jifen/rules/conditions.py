@@ -22,6 +22,7 @@ _POSITION = re.compile(r"<input>:(\d+):(\d+)")
 _FIELD_USE = re.compile(r"(?<![\w.])(event|member|counts|hits)\.([A-Za-z_][A-Za-z0-9_]*)")
 # The variable a macro binds: ``items.exists(i, i.sku == 'tea')``.
 _MACRO_VARIABLE = re.compile(r"\.(?:all|exists|exists_one|map|filter)\(\s*([A-Za-z_]\w*)\s*,")
+_UNDEFINED = re.compile(r"Undefined variable or function: '([^']+)'")
 _STRING = re.compile(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"")
 
 
@@ -123,7 +124,17 @@ def validate(source: str) -> None:
             )
     try:
         value = program.execute(sample_context())
-    except (KeyError, RuntimeError):
+    except RuntimeError as exc:
+        undefined = _UNDEFINED.search(str(exc))
+        if undefined is None:
+            return  # depends on event attributes that the sample does not have
+        # A name no context defines: a misspelt function, or a macro's variable used outside it.
+        name = undefined.group(1)
+        raise ConditionError(
+            f"unknown name {name!r}: not a variable here, nor a function",
+            _name_position(source, name, last=True),
+        ) from exc
+    except KeyError:
         return  # depends on event attributes that the sample does not have
     except TypeError as exc:
         raise ConditionError(f"type error: {str(exc).split('.', 1)[0]}") from exc
@@ -142,10 +153,13 @@ def validate_member_condition(source: str) -> None:
         )
 
 
-def _name_position(source: str, name: str) -> int | None:
-    """Where a top-level name first stands in the source (outside string literals)."""
-    found = re.search(rf"(?<![\w.]){re.escape(name)}\b", _mask_strings(source))
-    return found.start() if found else None
+def _name_position(source: str, name: str, *, last: bool = False) -> int | None:
+    """Where a name first (or last) stands in the source, outside string literals; a method
+    name (``.name(``) counts too."""
+    found = list(re.finditer(rf"(?<!\w){re.escape(name)}\b", _mask_strings(source)))
+    if not last:
+        found = [m for m in found if m.start() == 0 or source[m.start() - 1] != "."][:1]
+    return (found[-1] if last else found[0]).start() if found else None
 
 
 def sample_context() -> dict[str, Any]:
