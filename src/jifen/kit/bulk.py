@@ -6,9 +6,9 @@ transaction): psycopg's ``executemany`` would send one ``INSERT``/``UPDATE`` per
 the server and the client several times more. ``Writes`` also sends the small sets of several
 tables in one pipeline, one round trip in all; smaller sets are SQLAlchemy's ``executemany``. On
 SQLite every set is one ``executemany`` on the session's own sqlite3 connection, with the SQL
-SQLAlchemy compiles for it. Values are converted as SQLAlchemy would bind them, and driver errors are raised
-as SQLAlchemy's (``IntegrityError`` and so on, ``orig`` carrying the SQLSTATE), so callers see no
-difference. Updates match on a key that must be unique among the rows.
+SQLAlchemy compiles for it. Values are converted as SQLAlchemy would bind them, and driver
+errors are raised as SQLAlchemy's (``IntegrityError`` and so on, ``orig`` carrying the SQLSTATE),
+so callers see no difference. Updates match on a key that must be unique among the rows.
 """
 
 from __future__ import annotations
@@ -232,8 +232,8 @@ async def update_rows(
 async def update_columns(
     session: AsyncSession, table: Table, key: str, columns: dict[str, list[Any]]
 ) -> None:
-    """``update_rows`` for values given column by column (lists of equal length), as a batch
-    that builds them so can send them without making a dict per row."""
+    """``update_rows`` for values given column by column (lists of equal length): a caller that
+    builds its values that way sends them with no dict per row."""
     n = len(columns[key])
     if n >= COPY_MIN_ROWS and is_postgres(session):
         convert = dict(_conversions(table, tuple(columns)))
