@@ -10,7 +10,6 @@ retry replays the winner's outcome.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.errors import IdempotencyConflict, JifenError
-from jifen.kit import bulk
+from jifen.kit import bulk, jsonenc
 from jifen.kit.idempotency_models import IdempotencyRecord
 from jifen.kit.sql import in_values
 
@@ -46,9 +45,9 @@ class Outcome:
 
 
 def request_hash(operation: str, payload: dict[str, Any]) -> str:
-    blob = json.dumps(
-        {"op": operation, "request": payload}, sort_keys=True, separators=(",", ":"), default=str
-    )
+    """What tells a replay from a different request under the same key. Stored with the
+    outcome, so its spelling never changes (``jsonenc.canonical``, ASCII)."""
+    blob = jsonenc.canonical({"op": operation, "request": payload}, ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

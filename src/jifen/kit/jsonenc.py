@@ -1,8 +1,9 @@
-"""JSON for storage: orjson where it can (several times faster than ``json``), else ``json``.
+"""JSON by orjson where it can (several times faster than ``json``), else by ``json``.
 
-Stored JSON is read back as data, never compared as text, so the two may differ in spacing
-and float spelling. Hashes that must stay byte-stable do not use this (see
-``jifen.ledger.hashing`` and ``jifen.kit.idempotency``).
+``dumps``/``loads`` are for storage: stored JSON is read back as data, never compared as text,
+so the two encoders may differ in spacing and float spelling. ``canonical`` is for hashes
+(``jifen.ledger.hashing``, ``jifen.kit.idempotency``), which must keep one spelling forever:
+it is ``json.dumps``'s, and orjson writes it only when it is sure to write the same bytes.
 """
 
 from __future__ import annotations
@@ -27,3 +28,50 @@ def loads(text: str | bytes) -> Any:
     except orjson.JSONDecodeError:
         # What ``json`` once wrote and orjson refuses (NaN, Infinity), read as it was written.
         return json.loads(text)
+
+
+# Types orjson would spell differently from ``json.dumps(default=str)``: handed to ``_refuse``.
+_CANONICAL = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError
+
+
+def _has_float(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return True
+    if kind is dict:
+        return any(_has_float(v) for v in value.values())
+    if kind is list or kind is tuple:
+        return any(_has_float(v) for v in value)
+    return False
+
+
+def canonical(value: Any, *, ensure_ascii: bool) -> str:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=...,
+    default=str)``, byte for byte.
+
+    orjson writes strings, integers, booleans, None, lists and string-keyed dicts exactly so.
+    Everything else goes to ``json``: floats (spelt differently: ``1e+16`` against ``1e16``),
+    text beyond ASCII when it must be escaped, and what orjson refuses or would spell its own
+    way (datetimes, dataclasses, subclasses of the basic types, integers beyond 64 bits).
+    Tests hold the two equal.
+    """
+    if not _has_float(value):
+        try:
+            blob = orjson.dumps(value, default=_refuse, option=_CANONICAL)
+        except TypeError:
+            pass
+        else:
+            if not ensure_ascii or blob.isascii():
+                return blob.decode()
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=ensure_ascii, default=str
+    )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-import orjson
+from jifen.kit import jsonenc
 
 
 @lru_cache(maxsize=4096)
@@ -56,18 +55,8 @@ def content_hash(txn: dict[str, Any], postings: Iterable[tuple[int, int, int | N
 
 def canonical(body: dict[str, Any]) -> str:
     """The one spelling that content hashes are computed over: sorted keys, no spaces, as
-    ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` writes it.
-
-    orjson writes strings, integers, None and lists exactly so, several times faster; floats
-    it spells differently, so a body with a non-empty ``meta`` (the only place a float can
-    come in) goes to ``json``, as does anything orjson refuses. Tests hold the two equal.
-    """
-    if not body.get("meta"):
-        try:
-            return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
-        except TypeError:
-            pass
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` writes it."""
+    return jsonenc.canonical(body, ensure_ascii=False)
 
 
 def genesis_hash(program_id: str) -> str:
