@@ -43,7 +43,7 @@ from jifen.events.schemas import (
     SkipOut,
 )
 from jifen.experiments import service as experiments
-from jifen.kit import bulk
+from jifen.kit import bulk, overlap
 from jifen.kit import idempotency as idem
 from jifen.kit.periods import WINDOWS, period_key, period_keys
 from jifen.kit.sql import in_values, insert_ignore
@@ -415,8 +415,13 @@ async def _process(
             )
             owners.append((p, payout))
     # Each payout's key derives from its event's client id, which the events table keeps
-    # unique in this same transaction: the ledger need not record the keys again.
-    transaction_ids = await ledger.pay(session, ctx, payments, now=now)
+    # unique in this same transaction: the ledger need not record the keys again. The
+    # counters are written while the ledger builds its transactions (the server updates
+    # thousands of rows meanwhile): nothing below reads them.
+    paying = await ledger.start_paying(session, ctx, payments, now=now)
+    async with overlap.beside(write_counters(session, ctx.id, state)):
+        transaction_ids = paying.post()
+    await paying.flush()
     caused: dict[int, list[PostingCaused]] = {}
     for (p, payout), transaction_id in zip(owners, transaction_ids, strict=True):
         caused.setdefault(p.index, []).append(
@@ -466,7 +471,6 @@ async def _process(
         if p.event.type in ("refund", "member_left"):
             reversals[p.index] = await _reverse_for(session, ctx, p, now, batch=live, caused=caused)
     granted = await _grant(session, ctx, live, skipped, now)
-    await write_counters(session, ctx.id, state)
     await campaigns.write_budgets(session, state.budgets.values(), now=now)
     for p in live:
         p.result = EventResult(

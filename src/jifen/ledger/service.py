@@ -8,7 +8,7 @@ idempotency key whose first outcome, success or failure, is stored with the chan
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -291,11 +291,12 @@ async def credit(
         batch = LedgerBatch(session, ctx, now)
         await batch.lock(refs.values(), {it.asset for _, it in valid})
         poster = _Crediter(batch, assets)
+        await poster.prepare({(it.source, it.asset) for _, it in valid})
         for i, it in valid:
             if it.member not in refs:
                 out[i] = _member_missing(it.member)
                 continue
-            row, acc, lot_expiry = await poster.post(
+            row, acc, lot_expiry = poster.post(
                 Payment(
                     member=refs[it.member],
                     asset=it.asset,
@@ -340,12 +341,19 @@ class Payment:
 
 class _Crediter:
     """Posts credits into a ``LedgerBatch`` whose accounts are locked: issuance → member, and
-    a lot that expires by the program's policy (computed once per local day)."""
+    a lot that expires by the program's policy (computed once per local day). ``prepare``
+    finds the system accounts the credits come from; ``post`` then needs no database."""
 
     def __init__(self, batch: LedgerBatch, assets: dict[str, Asset]) -> None:
         self.batch = batch
         self.assets = assets
         self._expiry: dict[date, datetime | None] = {}
+        self._sources: dict[tuple[str, str], int] = {}
+
+    async def prepare(self, sources: Iterable[tuple[str, str]]) -> None:
+        """Look up (creating if needed) the system accounts of these (source, asset) pairs."""
+        for name, asset in sorted(sources):
+            self._sources[(name, asset)] = await self.batch.system_account(name, asset)
 
     def lot_expiry(self, earned_at: datetime) -> datetime | None:
         settings = self.batch.program.settings
@@ -354,13 +362,13 @@ class _Crediter:
             self._expiry[day] = expiry.expires_on(settings, day)
         return self._expiry[day]
 
-    async def post(self, it: Payment) -> tuple[dict[str, Any], AccountState, datetime | None]:
+    def post(self, it: Payment) -> tuple[dict[str, Any], AccountState, datetime | None]:
         batch = self.batch
         acc = batch.account(it.member.id, it.asset)
         lot_expiry = it.expires_at
         if lot_expiry is None and self.assets[it.asset].expires:
             lot_expiry = self.lot_expiry(it.occurred_at)
-        issuance = await batch.system_account(it.source, it.asset)
+        issuance = self._sources[(it.source, it.asset)]
         row = batch.post(
             kind="credit",
             asset=it.asset,
@@ -380,18 +388,36 @@ class _Crediter:
         return row, acc, lot_expiry
 
 
-async def pay(
+class Paying:
+    """Rule payouts on their way into the ledger, in three steps so that a caller can put
+    its own work beside the middle one: ``start_paying`` locks the accounts (database),
+    ``post`` builds the transactions (memory only), ``flush`` writes them (database)."""
+
+    def __init__(self, poster: _Crediter, payments: Sequence[Payment]) -> None:
+        self._poster = poster
+        self._payments = payments
+
+    def post(self) -> list[uuid.UUID]:
+        """The transactions' ids, in the order of the payments."""
+        return [self._poster.post(p)[0]["id"] for p in self._payments]
+
+    async def flush(self) -> None:
+        await self._poster.batch.flush()
+
+
+async def start_paying(
     session: AsyncSession, ctx: ProgramContext, payments: Sequence[Payment], *, now: datetime
-) -> list[uuid.UUID]:
-    """Credit what jifen decided to pay (rule payouts): the transactions' ids, in order.
+) -> Paying:
+    """Credit what jifen decided to pay (rule payouts): lock what they touch; see ``Paying``.
 
     The caller vouches for the input (members resolved, amounts positive, occurred_at not in
     the future) and for idempotency: each key is unique under its own record, written in the
     same transaction (an event's client id). So nothing is validated twice, no idempotency
     record is written and no response bodies are built; everything else is ``credit``.
     """
+    batch = LedgerBatch(session, ctx, now)
     if not payments:
-        return []
+        return Paying(_Crediter(batch, {}), payments)
     assets = await _assets(session, ctx.id)
     unknown = sorted({p.asset for p in payments} - set(assets))
     if unknown:
@@ -400,11 +426,19 @@ async def pay(
             code="unknown_asset",
             field="asset",
         )
-    batch = LedgerBatch(session, ctx, now)
     await batch.lock([p.member for p in payments], {p.asset for p in payments})
     poster = _Crediter(batch, assets)
-    ids = [(await poster.post(p))[0]["id"] for p in payments]
-    await batch.flush()
+    await poster.prepare({(p.source, p.asset) for p in payments})
+    return Paying(poster, payments)
+
+
+async def pay(
+    session: AsyncSession, ctx: ProgramContext, payments: Sequence[Payment], *, now: datetime
+) -> list[uuid.UUID]:
+    """``start_paying``, ``post`` and ``flush`` in one: the transactions' ids, in order."""
+    paying = await start_paying(session, ctx, payments, now=now)
+    ids = paying.post()
+    await paying.flush()
     return ids
 
 
