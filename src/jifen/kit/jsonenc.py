@@ -45,12 +45,16 @@ def _refuse(value: Any) -> Any:
 
 def _has_float(value: Any) -> bool:
     kind = type(value)
-    if kind is float:
-        return True
     if kind is dict:
-        return any(_has_float(v) for v in value.values())
-    if kind is list or kind is tuple:
-        return any(_has_float(v) for v in value)
+        value = value.values()
+    elif kind is not list and kind is not tuple:
+        return kind is float
+    for item in value:
+        kind = type(item)
+        if kind is float:
+            return True
+        if (kind is dict or kind is list or kind is tuple) and _has_float(item):
+            return True
     return False
 
 
