@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    Row,
     Table,
     bindparam,
     func,
@@ -83,16 +82,17 @@ SUBJECT_ATTRIBUTE = {
 STREAK_DAYS = 400
 
 
-def member_tier(member: Member | Row[Any], tier: tiers.TierView | None = None) -> str:
-    """The member's tier code for multipliers and audiences: from the tiers domain
-    (``tiers.tiers_of``); only when the program has no tier scheme, the ``tier`` attribute."""
+def member_tier(member: Member | Any, tier: tiers.TierView | None = None) -> str:
+    """The tier code of a member (a ``Member`` or a ``members.MemberRow``) for multipliers and
+    audiences: from the tiers domain (``tiers.tiers_of``); only when the program has no tier
+    scheme, the ``tier`` attribute."""
     if tier is not None:
         return tier.code
     code = (member.attributes or {}).get("tier", "")
     return code if isinstance(code, str) else ""
 
 
-def member_view(member: Member | Row[Any], tier: tiers.TierView | None = None) -> MemberView:
+def member_view(member: Member | Any, tier: tiers.TierView | None = None) -> MemberView:
     """What rules see of a member (read only: the member's own lists are not copied)."""
     birthday = member.birthday
     return MemberView(
