@@ -8,9 +8,11 @@ from typing import Any
 import psycopg
 from psycopg import postgres
 from psycopg.adapt import Dumper
-from sqlalchemy import ColumnElement, Integer, any_, bindparam
+from sqlalchemy import BigInteger, BindParameter, ColumnElement, Integer, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeDecorator
 
 
 def insert_ignore(session: AsyncSession, table: Any) -> Any:
@@ -26,9 +28,11 @@ def in_values(session: AsyncSession, column: Any, values: Sequence[Any]) -> Colu
     number of values and a thousand ids cost one parameter to render, parse and send."""
     if session.get_bind().dialect.name == "postgresql":
         values = list(values)
+        array: BindParameter[Any]
         if isinstance(column.type, Integer) and all(type(v) is int for v in values):
-            values = IntArray(values)
-        array = bindparam(None, values, type_=postgresql.ARRAY(column.type))
+            array = bindparam(None, IntArray(values), type_=_IntArrayType())
+        else:
+            array = bindparam(None, values, type_=postgresql.ARRAY(column.type))
         return column == any_(array)  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
 
@@ -49,3 +53,14 @@ class _IntArrayDumper(Dumper):
 
 
 psycopg.adapters.register_dumper(IntArray, _IntArrayDumper)
+
+
+class _IntArrayType(TypeDecorator[list[int]]):
+    """``bigint[]`` whose values go to psycopg as they are: ``ARRAY``'s own bind processing
+    copies an ``IntArray`` into a plain list, which psycopg then dumps element by element."""
+
+    impl = postgresql.ARRAY(BigInteger())
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None

@@ -1,0 +1,58 @@
+"""``in_values``: one array parameter on PostgreSQL, an ``IN`` list on SQLite; same rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from jifen.kit.sql import IntArray, in_values
+from jifen.members import service as members
+from jifen.members.models import Member
+from jifen.programs.context import ProgramContext
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+async def test_in_values_finds_rows_by_integer_and_text_lists(
+    sessionmaker: async_sessionmaker[AsyncSession], program: ProgramContext
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        refs = await members.resolve(
+            s, program.id, [f"u{i}" for i in range(30)], create=True, now=NOW
+        )
+    wanted = [refs[f"u{i}"].id for i in range(0, 30, 3)]
+    async with sessionmaker() as s:
+        by_id = await s.scalars(
+            select(Member.external_id).where(
+                Member.program_id == program.id,
+                in_values(s, Member.id, [*wanted, wanted[0], 2**62]),  # a repeat, a stranger
+            )
+        )
+        assert sorted(by_id) == sorted(f"u{i}" for i in range(0, 30, 3))
+        by_name = await s.scalars(
+            select(Member.id).where(
+                Member.program_id == program.id,
+                in_values(s, Member.external_id, ["u1", "u2", "nobody"]),
+            )
+        )
+        assert sorted(by_name) == sorted([refs["u1"].id, refs["u2"].id])
+
+
+async def test_integer_lists_reach_postgresql_as_one_typed_array(
+    sessionmaker: async_sessionmaker[AsyncSession], backend: str
+) -> None:
+    # psycopg dumps a plain list element by element; an IntArray is spelt at once. SQLAlchemy's
+    # ARRAY would copy it into a plain list on the way, so its type must leave it alone.
+    async with sessionmaker() as s:
+        condition = in_values(s, Member.id, [1, 2, 3])
+        if backend != "postgresql":
+            return
+        dialect = s.get_bind().dialect
+        compiled = select(Member.id).where(condition).compile(dialect=dialect)
+        arrays = [p for p in compiled.binds.values() if isinstance(p.value, list)]
+        assert arrays
+        for param in arrays:
+            assert isinstance(param.value, IntArray)
+            assert param.type.dialect_impl(dialect).bind_processor(dialect) is None
