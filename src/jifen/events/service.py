@@ -696,7 +696,10 @@ async def _load_counters(
     periods: set[str] = set()
     for instant in {p.event.occurred_at for p in live}:
         periods.update(period_keys(instant, ctx.settings.timezone).values())
-    columns = (Counter.id, Counter.member_id, Counter.name, Counter.period, Counter.count)
+    # Table columns, not the model's attributes: a Core select returns its thousands of rows
+    # without the ORM's per-row loading (a third of the time here).
+    c = Counter.__table__.c
+    columns = (c.id, c.member_id, c.name, c.period, c.count)
     # PostgreSQL: lists of members and names (planned robustly even before statistics exist).
     # SQLite: exactly these (member, counter) pairs, one index probe each; lists of members,
     # names and periods make it probe every combination (tens of thousands per batch).
@@ -704,18 +707,16 @@ async def _load_counters(
     for start in range(0, len(keys), 2000):
         chunk = keys[start : start + 2000]  # sorted by member: about 500 members a chunk
         if postgres:
-            stmt = select(*columns, Counter.amount).where(
-                in_values(session, Counter.member_id, sorted({m for m, _ in chunk})),
-                in_values(session, Counter.name, sorted({n for _, n in chunk})),
+            stmt = select(*columns, c.amount).where(
+                in_values(session, c.member_id, sorted({m for m, _ in chunk})),
+                in_values(session, c.name, sorted({n for _, n in chunk})),
             )
         else:
-            stmt = select(*columns, Counter.amount).where(
-                tuple_(Counter.member_id, Counter.name).in_(chunk)
-            )
+            stmt = select(*columns, c.amount).where(tuple_(c.member_id, c.name).in_(chunk))
         rows = await session.execute(
             stmt.where(
-                Counter.program_id == ctx.id,
-                in_values(session, Counter.period, sorted(periods)),
+                c.program_id == ctx.id,
+                in_values(session, c.period, sorted(periods)),
             )
         )
         for counter_id, mid, name, period, count, amount in rows:

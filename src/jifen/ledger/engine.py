@@ -171,31 +171,31 @@ class LedgerBatch:
         for start in range(0, len(member_ids), 1000):
             # Whether there is anything to expire comes with the lock, so that the common case
             # (nothing due) costs no second query.
+            # Table columns: a Core select, with no ORM loading per row.
+            lot, acc = _table(Lot).c, _table(Account)
             due = (
-                select(Lot.id)
+                select(lot.id)
                 .where(
-                    Lot.account_id == Account.id,
-                    Lot.remaining > 0,
-                    Lot.remaining > Lot.held,
-                    Lot.expires_at.is_not(None),
-                    Lot.expires_at <= self.now,
+                    lot.account_id == acc.c.id,
+                    lot.remaining > 0,
+                    lot.remaining > lot.held,
+                    lot.expires_at.is_not(None),
+                    lot.expires_at <= self.now,
                 )
                 .exists()
                 .label("due")
             )
             stmt = (
-                select(
-                    Account.id, Account.member_id, Account.asset, Account.balance, Account.held, due
-                )
+                select(acc.c.id, acc.c.member_id, acc.c.asset, acc.c.balance, acc.c.held, due)
                 .where(
-                    Account.program_id == self.program.id,
-                    in_values(self.session, Account.member_id, member_ids[start : start + 1000]),
-                    in_values(self.session, Account.asset, assets),
+                    acc.c.program_id == self.program.id,
+                    in_values(self.session, acc.c.member_id, member_ids[start : start + 1000]),
+                    in_values(self.session, acc.c.asset, assets),
                 )
-                .order_by(Account.id)
+                .order_by(acc.c.id)
             )
             if is_postgres(self.session):
-                stmt = stmt.with_for_update(of=Account)
+                stmt = stmt.with_for_update(of=acc)
             for acc_id, member_id, asset, balance, held, has_due in await self.session.execute(
                 stmt
             ):

@@ -164,9 +164,10 @@ async def _lookup(
     out: dict[str, MemberRef] = {}
     for start in range(0, len(external_ids), 1000):
         chunk = external_ids[start : start + 1000]
+        c = _member_table().c  # a Core select: no ORM loading per row
         rows = await session.execute(
-            select(Member.id, Member.external_id).where(
-                Member.program_id == program_id, in_values(session, Member.external_id, chunk)
+            select(c.id, c.external_id).where(
+                c.program_id == program_id, in_values(session, c.external_id, chunk)
             )
         )
         for member_id, external_id in rows:
