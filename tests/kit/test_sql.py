@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from jifen.kit.sql import IntArray, in_values
+from jifen.kit.sql import IntArray, in_values, select_tuples
 from jifen.members import service as members
 from jifen.members.models import Member
 from jifen.programs.context import ProgramContext
@@ -56,3 +57,31 @@ async def test_integer_lists_reach_postgresql_as_one_typed_array(
         for param in arrays:
             assert isinstance(param.value, IntArray)
             assert param.type.dialect_impl(dialect).bind_processor(dialect) is None
+
+
+async def test_select_tuples_returns_what_sqlalchemy_would(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    program: ProgramContext,
+    backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        refs = await members.resolve(s, program.id, ["a%b", "c'd", "王芳"], create=True, now=NOW)
+    ids = [r.id for r in refs.values()]
+    c = Member.__table__.c
+    async with sessionmaker() as s:
+        # Plain columns (JSON included) and array parameters: on PostgreSQL psycopg's own
+        # tuples, without SQLAlchemy's result.
+        plain = select(c.id, c.external_id, c.tags).where(
+            c.program_id == program.id, in_values(s, c.id, ids), c.external_id.like("%")
+        )
+        # A time stamp SQLAlchemy converts to UTC on the way back, and an expanding IN.
+        converted = select(c.id, c.joined_at).where(c.program_id == program.id, c.id.in_(ids))
+        expected = {
+            stmt: sorted(tuple(row) for row in await s.execute(stmt)) for stmt in (plain, converted)
+        }
+        assert sorted(await select_tuples(s, converted)) == expected[converted]
+        if backend == "postgresql":
+            monkeypatch.setattr(s, "execute", None)  # the plain select must not need it
+        assert sorted(await select_tuples(s, plain)) == expected[plain]
+        assert len(expected[plain]) == 3

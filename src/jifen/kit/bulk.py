@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from jifen.db.engine import is_postgres
 from jifen.kit import jsonenc
-from jifen.kit.sql import IntArray
+from jifen.kit.sql import IntArray, driver_connection
 
 # Below this, a pipelined executemany costs about the same and keeps one code path.
 COPY_MIN_ROWS = 20
@@ -93,14 +93,6 @@ class _RowConverter:
             else:
                 values[i] = f(value)
         return values
-
-
-async def _driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert isinstance(driver, psycopg.AsyncConnection)
-    return driver
 
 
 async def _orm_update(
@@ -199,7 +191,7 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
-    driver = await _driver_connection(session)
+    driver = await driver_connection(session)
     try:
         async with driver.cursor() as cur, cur.copy(statement) as copy:
             for row in rows:
@@ -275,7 +267,7 @@ async def _update_arrays(
         cols=sql.SQL(", ").join(map(sql.Identifier, columns_list)),
         match=sql.SQL("t.{k} = v.{k}").format(k=sql.Identifier(key)),
     )
-    driver = await _driver_connection(session)
+    driver = await driver_connection(session)
     try:
         async with driver.cursor() as cur:
             await cur.execute(statement, arrays)
@@ -314,7 +306,7 @@ class Writes:
                 await update_rows(session, table, key, rows)
         if not small:
             return
-        driver = await _driver_connection(session)
+        driver = await driver_connection(session)
         try:
             async with driver.pipeline(), driver.cursor() as cur:
                 for table, key, rows in small:

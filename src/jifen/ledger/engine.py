@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.db.engine import is_postgres
 from jifen.kit import bulk
 from jifen.kit.ids import uuid7
-from jifen.kit.sql import in_values, insert_ignore
+from jifen.kit.sql import in_values, insert_ignore, select_tuples
 from jifen.ledger.hashing import content_hash
 from jifen.ledger.models import Account, Allocation, Hold, LedgerTransaction, Lot, Posting
 from jifen.members.service import MemberRef
@@ -171,7 +171,6 @@ class LedgerBatch:
         for start in range(0, len(member_ids), 1000):
             # Whether there is anything to expire comes with the lock, so that the common case
             # (nothing due) costs no second query.
-            # Table columns: a Core select, with no ORM loading per row.
             lot, acc = _table(Lot).c, _table(Account)
             due = (
                 select(lot.id)
@@ -196,8 +195,8 @@ class LedgerBatch:
             )
             if is_postgres(self.session):
                 stmt = stmt.with_for_update(of=acc)
-            for acc_id, member_id, asset, balance, held, has_due in await self.session.execute(
-                stmt
+            for acc_id, member_id, asset, balance, held, has_due in await select_tuples(
+                self.session, stmt
             ):
                 if (member_id, asset) not in wanted:
                     continue

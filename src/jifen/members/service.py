@@ -12,7 +12,7 @@ from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.errors import InvalidInput, NotFound
-from jifen.kit.sql import in_values, insert_ignore
+from jifen.kit.sql import in_values, insert_ignore, select_tuples
 from jifen.members.models import Member
 from jifen.members.schemas import MemberOut, MemberUpsert
 
@@ -164,11 +164,12 @@ async def _lookup(
     out: dict[str, MemberRef] = {}
     for start in range(0, len(external_ids), 1000):
         chunk = external_ids[start : start + 1000]
-        c = _member_table().c  # a Core select: no ORM loading per row
-        rows = await session.execute(
+        c = _member_table().c
+        rows = await select_tuples(
+            session,
             select(c.id, c.external_id).where(
                 c.program_id == program_id, in_values(session, c.external_id, chunk)
-            )
+            ),
         )
         for member_id, external_id in rows:
             out[external_id] = MemberRef(member_id, external_id)
