@@ -5,6 +5,7 @@ have written it, and their errors must be SQLAlchemy's."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -75,6 +76,44 @@ async def test_a_duplicate_key_is_sqlalchemys_integrity_error_and_writes_nothing
     with pytest.raises(IntegrityError):
         async with sessionmaker() as s, s.begin():
             await bulk.insert_rows(s, TABLE, rows)
+    async with sessionmaker() as s:
+        found = await s.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.program_id == program.id)
+        )
+        assert found.all() == []
+
+
+async def test_streamed_rows_are_stored_as_the_generator_makes_them(
+    sessionmaker: async_sessionmaker[AsyncSession], program: ProgramContext
+) -> None:
+    made: list[int] = []
+
+    def generate() -> Iterator[dict[str, object]]:
+        for i, row in enumerate(_rows(program, 5)):  # fewer than COPY's threshold: still COPY
+            made.append(i)
+            yield row
+
+    columns = list(_rows(program, 1)[0])
+    async with sessionmaker() as s, s.begin():
+        await bulk.stream_rows(s, TABLE, columns, generate())
+    assert made == [0, 1, 2, 3, 4]
+    async with sessionmaker() as s:
+        payloads = await s.scalars(
+            select(OutboxMessage.payload).where(OutboxMessage.program_id == program.id)
+        )
+        assert sorted(p["i"] for p in payloads) == [0, 1, 2, 3, 4]
+
+
+async def test_a_generator_that_fails_midway_stores_nothing(
+    sessionmaker: async_sessionmaker[AsyncSession], program: ProgramContext
+) -> None:
+    def generate() -> Iterator[dict[str, object]]:
+        yield from _rows(program, 3)
+        raise RuntimeError("a result could not be built")
+
+    with pytest.raises(RuntimeError):
+        async with sessionmaker() as s, s.begin():
+            await bulk.stream_rows(s, TABLE, list(_rows(program, 1)[0]), generate())
     async with sessionmaker() as s:
         found = await s.scalars(
             select(OutboxMessage.id).where(OutboxMessage.program_id == program.id)

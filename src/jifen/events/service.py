@@ -8,7 +8,7 @@ overspent; counters are read once and written once; credits go to the ledger as 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -240,35 +240,46 @@ async def explanation_of(
     return None
 
 
-async def _insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
-    """Store the events; their ids, in the order of ``rows``.
+EVENT_COLUMNS = (
+    "id",
+    "program_id",
+    "client_id",
+    "type",
+    "member_id",
+    "subject",
+    "occurred_at",
+    "received_at",
+    "attributes",
+    "request_hash",
+    "result",
+)
 
-    The ids are known before the rows go in: on PostgreSQL from the sequence, in one query; on
-    SQLite the ones after the largest, since the transaction holds the database's write lock
-    from its start (``BEGIN IMMEDIATE``) and nobody else can insert. The rows then go in with
-    ``COPY`` or one executemany (``kit.bulk``), with no second query for the ids.
-    """
+
+def _events_table() -> Table:
     table = Event.__table__
     assert isinstance(table, Table)
+    return table
+
+
+async def _event_ids(session: AsyncSession, n: int) -> list[int]:
+    """Ids for ``n`` new events, known before the rows go in (``bulk.stream_rows``, with no
+    query for them afterwards): on PostgreSQL from the sequence, in one query; on SQLite the
+    ones after the largest, since the transaction holds the database's write lock from its
+    start (``BEGIN IMMEDIATE``) and nobody else can insert."""
     if is_postgres(session):
-        ids = list(
+        return list(
             (
                 await session.scalars(
                     text(
                         "SELECT nextval(pg_get_serial_sequence('events', 'id'))"
                         " FROM generate_series(1, :n)"
                     ),
-                    {"n": len(rows)},
+                    {"n": n},
                 )
             ).all()
         )
-    else:
-        last = await session.scalar(select(func.max(Event.id))) or 0
-        ids = list(range(last + 1, last + 1 + len(rows)))
-    for row, event_id in zip(rows, ids, strict=True):
-        row["id"] = event_id
-    await bulk.insert_rows(session, table, rows)
-    return ids
+    last = await session.scalar(select(func.max(Event.id))) or 0
+    return list(range(last + 1, last + 1 + n))
 
 
 async def _stored(
@@ -472,37 +483,40 @@ async def _process(
             reversals[p.index] = await _reverse_for(session, ctx, p, now, batch=live, caused=caused)
     granted = await _grant(session, ctx, live, skipped, now)
     await campaigns.write_budgets(session, state.budgets.values(), now=now)
-    for p in live:
-        p.result = EventResult(
-            client_id=p.event.client_id,
-            status="processed",
-            type=p.event.type,
-            member=p.event.member,
-            postings=caused.get(p.index, []),
-            reviews=reviews.get(p.index, []),
-            reversals=reversals.get(p.index, []),
-            grants=granted.get(p.index, []),
-            skipped=skipped.get(p.index, []),
-        )
-    rows = [
-        {
-            "program_id": ctx.id,
-            "client_id": p.event.client_id,
-            "type": p.event.type,
-            "member_id": p.member.id if p.member else 0,
-            "subject": p.subject,
-            "occurred_at": p.event.occurred_at,
-            "received_at": now,
-            "attributes": p.event.attributes,
-            "request_hash": p.hash,
-            "result": p.result.model_dump(mode="json", exclude={"event_id", "status"})
-            if p.result
-            else {},
-        }
-        for p in live
-    ]
+
+    def stored_rows() -> Iterator[dict[str, Any]]:
+        # Each result is built as its row goes to the database: the server stores the first
+        # events while the rest are still being built here.
+        for p, event_id in zip(live, ids, strict=True):
+            p.result = result = EventResult(
+                client_id=p.event.client_id,
+                status="processed",
+                event_id=event_id,
+                type=p.event.type,
+                member=p.event.member,
+                postings=caused.get(p.index, []),
+                reviews=reviews.get(p.index, []),
+                reversals=reversals.get(p.index, []),
+                grants=granted.get(p.index, []),
+                skipped=skipped.get(p.index, []),
+            )
+            yield {
+                "id": event_id,
+                "program_id": ctx.id,
+                "client_id": p.event.client_id,
+                "type": p.event.type,
+                "member_id": p.member.id if p.member else 0,
+                "subject": p.subject,
+                "occurred_at": p.event.occurred_at,
+                "received_at": now,
+                "attributes": p.event.attributes,
+                "request_hash": p.hash,
+                "result": result.model_dump(mode="json", exclude={"event_id", "status"}),
+            }
+
+    ids = await _event_ids(session, len(live))
     try:
-        ids = await _insert_events(session, rows)
+        await bulk.stream_rows(session, _events_table(), EVENT_COLUMNS, stored_rows())
     except IntegrityError as exc:
         # Another transaction stored one of these client ids first: retry, and replay it.
         raise idem.IdempotencyRace(str(exc)) from exc
@@ -510,14 +524,12 @@ async def _process(
     for p, event_id in zip(live, ids, strict=True):
         assert p.result is not None
         assert p.member is not None
-        p.result.event_id = event_id
-        processed.append(ProcessedEvent(p.event, p.member.id, p.result.event_id, p.result))
+        processed.append(ProcessedEvent(p.event, p.member.id, event_id, p.result))
     await after_events(session, ctx, processed, now)
     # Listeners may add to a result (a tier change): store those results again.
     changed = [p.result for p in live if p.result is not None and p.result.tier_changes]
     if changed:
-        events_table = Event.__table__
-        assert isinstance(events_table, Table)
+        events_table = _events_table()
         await session.execute(
             update(events_table)
             .where(events_table.c.program_id == ctx.id, events_table.c.id == bindparam("e_id"))

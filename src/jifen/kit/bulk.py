@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import operator
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -186,7 +186,26 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     if len(rows) < COPY_MIN_ROWS:
         await session.execute(insert(table), list(rows))
         return
-    columns = list(rows[0])
+    await stream_rows(session, table, list(rows[0]), rows)
+
+
+async def stream_rows(
+    session: AsyncSession,
+    table: Table,
+    columns: Sequence[str],
+    rows: Iterable[dict[str, Any]],
+) -> None:
+    """Insert ``rows`` (dicts with these ``columns``) as they are made.
+
+    On PostgreSQL they go with ``COPY`` whatever their number, each row sent as soon as it is
+    built: the server stores the first ones while the caller's generator builds the rest, so
+    the two cores work at once. SQLite takes them all in one ``executemany``.
+    """
+    if not is_postgres(session):
+        materialised = list(rows)
+        if materialised:
+            await _sqlite_executemany(session, table, None, tuple(columns), materialised)
+        return
     convert = _RowConverter(table, columns)
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
