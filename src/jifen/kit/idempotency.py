@@ -47,8 +47,8 @@ class Outcome:
 def request_hash(operation: str, payload: dict[str, Any]) -> str:
     """What tells a replay from a different request under the same key. Stored with the
     outcome, so its spelling never changes (``jsonenc.canonical``, ASCII)."""
-    blob = jsonenc.canonical({"op": operation, "request": payload}, ensure_ascii=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    blob = jsonenc.canonical_bytes({"op": operation, "request": payload}, ensure_ascii=True)
+    return hashlib.sha256(blob).hexdigest()
 
 
 async def lookup(

@@ -58,24 +58,34 @@ def _has_float(value: Any) -> bool:
     return False
 
 
-def canonical(value: Any, *, ensure_ascii: bool) -> str:
+_WHOLE: Any = object()
+
+
+def canonical_bytes(value: Any, *, ensure_ascii: bool, floats_in: Any = _WHOLE) -> bytes:
     """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=...,
-    default=str)``, byte for byte.
+    default=str)``, byte for byte, in UTF-8.
 
     orjson writes strings, integers, booleans, None, lists and string-keyed dicts exactly so.
     Everything else goes to ``json``: floats (spelt differently: ``1e+16`` against ``1e16``),
     text beyond ASCII when it must be escaped, and what orjson refuses or would spell its own
     way (datetimes, dataclasses, subclasses of the basic types, integers beyond 64 bits).
-    Tests hold the two equal.
+    ``floats_in`` is the part of ``value`` that can hold a float, when the caller knows that
+    the rest cannot (its other fields are typed); by default the whole is searched. Tests hold
+    the two encoders equal.
     """
-    if not _has_float(value):
+    if not _has_float(value if floats_in is _WHOLE else floats_in):
         try:
             blob = orjson.dumps(value, default=_refuse, option=_CANONICAL)
         except TypeError:
             pass
         else:
             if not ensure_ascii or blob.isascii():
-                return blob.decode()
+                return blob
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=ensure_ascii, default=str
-    )
+    ).encode()
+
+
+def canonical(value: Any, *, ensure_ascii: bool) -> str:
+    """``canonical_bytes`` as text."""
+    return canonical_bytes(value, ensure_ascii=ensure_ascii).decode()

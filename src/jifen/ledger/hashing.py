@@ -50,7 +50,9 @@ def content_hash(txn: dict[str, Any], postings: Iterable[tuple[int, int, int | N
         "created_at": _iso(txn["created_at"]),
         "postings": sorted([a, amt, bal] for a, amt, bal in postings),
     }
-    return hashlib.sha256(canonical(body).encode()).hexdigest()
+    # Only meta is free-form: every other field is a string, an integer, None or a list of them.
+    blob = jsonenc.canonical_bytes(body, ensure_ascii=False, floats_in=body["meta"])
+    return hashlib.sha256(blob).hexdigest()
 
 
 def canonical(body: dict[str, Any]) -> str:
