@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.clock import as_utc
 from jifen.errors import InvalidInput, NotFound
 from jifen.kit import bulk
-from jifen.kit.ids import uuid7
+from jifen.kit.ids import uuid7_int
 from jifen.members import service as members
 from jifen.notify import templates
 from jifen.notify.models import NotificationSettings, NotificationTemplate, OutboxMessage
@@ -40,7 +40,7 @@ def _message_id() -> uuid.UUID:
     """A uuid7, greater than every one this process made before: messages written together
     (same ``created_at``) keep the order they were written in, in the feed and the stream."""
     global _last_id
-    candidate = uuid7().int
+    candidate = uuid7_int()
     with _id_lock:
         if candidate <= _last_id:
             candidate = _last_id + 1
