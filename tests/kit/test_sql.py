@@ -75,13 +75,20 @@ async def test_select_tuples_returns_what_sqlalchemy_would(
         plain = select(c.id, c.external_id, c.tags).where(
             c.program_id == program.id, in_values(s, c.id, ids), c.external_id.like("%")
         )
-        # A time stamp SQLAlchemy converts to UTC on the way back, and an expanding IN.
-        converted = select(c.id, c.joined_at).where(c.program_id == program.id, c.id.in_(ids))
+        # A time stamp SQLAlchemy converts to UTC on the way back: converted the same way.
+        converted = select(c.id, c.joined_at, c.birthday).where(
+            c.program_id == program.id, in_values(s, c.id, ids)
+        )
+        # An expanding IN: SQLAlchemy's own path.
+        expanding = select(c.id, c.joined_at).where(c.program_id == program.id, c.id.in_(ids))
         expected = {
-            stmt: sorted(tuple(row) for row in await s.execute(stmt)) for stmt in (plain, converted)
+            stmt: sorted(tuple(row) for row in await s.execute(stmt))
+            for stmt in (plain, converted, expanding)
         }
-        assert sorted(await select_tuples(s, converted)) == expected[converted]
+        assert sorted(await select_tuples(s, expanding)) == expected[expanding]
         if backend == "postgresql":
-            monkeypatch.setattr(s, "execute", None)  # the plain select must not need it
-        assert sorted(await select_tuples(s, plain)) == expected[plain]
-        assert len(expected[plain]) == 3
+            monkeypatch.setattr(s, "execute", None)  # the others must not need it
+        for stmt in (plain, converted):
+            assert sorted(await select_tuples(s, stmt)) == expected[stmt]
+            assert len(expected[stmt]) == 3
+        assert all(at.tzinfo is UTC for _, at, _ in expected[converted])

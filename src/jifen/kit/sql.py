@@ -79,21 +79,17 @@ async def select_tuples(session: AsyncSession, stmt: Select[Any]) -> Sequence[tu
     """The rows of a Core select as plain tuples: for reads of thousands of rows a batch.
 
     On PostgreSQL the statement, compiled by SQLAlchemy with its parameters converted as
-    SQLAlchemy would, runs on the session's psycopg connection, and psycopg's tuples come back
-    as they are; SQLAlchemy would build a ``Row`` for each (about a microsecond apiece). A
-    statement whose columns SQLAlchemy converts on the way back (UTC time stamps, say) or
-    whose parameters it expands into lists (``in_``) takes SQLAlchemy's own path, as does
-    SQLite.
+    SQLAlchemy would, runs on the session's psycopg connection; psycopg's tuples come back as
+    they are, or with the columns SQLAlchemy converts (UTC time stamps) converted the same
+    way. SQLAlchemy would build a ``Row`` for each (about a microsecond apiece). A statement
+    whose parameters SQLAlchemy expands into lists (``in_``) takes SQLAlchemy's own path, as
+    does SQLite.
     """
     conn = await session.connection()
     dialect = conn.dialect
-    if dialect.name == "postgresql" and not any(
-        column.type.dialect_impl(dialect).result_processor(dialect, None) is not None
-        for column in stmt.selected_columns
-    ):
+    if dialect.name == "postgresql":
         compiled = stmt.compile(dialect=dialect)
-        binds = compiled.binds.values()
-        if not any(b.expanding or b.literal_execute for b in binds):
+        if not any(b.expanding or b.literal_execute for b in compiled.binds.values()):
             params = compiled.params
             for key, bind in compiled.binds.items():
                 process = bind.type.dialect_impl(dialect).bind_processor(dialect)
@@ -102,5 +98,17 @@ async def select_tuples(session: AsyncSession, stmt: Select[Any]) -> Sequence[tu
             driver = await driver_connection(session)
             async with driver.cursor() as cur:
                 await cur.execute(compiled.string, params)
-                return await cur.fetchall()
+                rows: list[tuple[Any, ...]] = await cur.fetchall()
+            converts = [
+                (i, f)
+                for i, column in enumerate(stmt.selected_columns)
+                if (f := column.type.dialect_impl(dialect).result_processor(dialect, None))
+            ]
+            if converts:
+                for n, row in enumerate(rows):
+                    values = list(row)
+                    for i, f in converts:
+                        values[i] = f(values[i])
+                    rows[n] = tuple(values)
+            return rows
     return [tuple(row) for row in await session.execute(stmt)]

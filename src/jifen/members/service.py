@@ -228,7 +228,7 @@ async def rows_by_ids(
     make = MemberRow._make
     out: dict[int, Any] = {}
     for stmt in _by_ids_statements(session, program_id, ids, select(_member_table()), lock=lock):
-        for row in await session.execute(stmt):
+        for row in await select_tuples(session, stmt):
             member: Any = make(row)
             out[member.id] = member
     return out
