@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from jifen.kit.sql import IntArray, in_values, select_tuples
+from jifen.kit.sql import IntArray, TextArray, in_values, select_tuples
 from jifen.members import service as members
 from jifen.members.models import Member
 from jifen.programs.context import ProgramContext
@@ -41,22 +41,43 @@ async def test_in_values_finds_rows_by_integer_and_text_lists(
         assert sorted(by_name) == sorted([refs["u1"].id, refs["u2"].id])
 
 
-async def test_integer_lists_reach_postgresql_as_one_typed_array(
+async def test_text_lists_find_any_spelling(
+    sessionmaker: async_sessionmaker[AsyncSession], program: ProgramContext
+) -> None:
+    odd = ['a"b', "c\\d", "e,f", "{g}", "NULL", "", " h ", "王芳", "i'j", 'k\\"l']
+    async with sessionmaker() as s, s.begin():
+        refs = await members.resolve(s, program.id, [*odd, "other"], create=True, now=NOW)
+    async with sessionmaker() as s:
+        found = await s.scalars(
+            select(Member.external_id).where(
+                Member.program_id == program.id, in_values(s, Member.external_id, odd)
+            )
+        )
+        assert sorted(found) == sorted(odd)
+    assert len(refs) == len(odd) + 1
+
+
+async def test_lists_reach_postgresql_as_one_typed_array(
     sessionmaker: async_sessionmaker[AsyncSession], backend: str
 ) -> None:
-    # psycopg dumps a plain list element by element; an IntArray is spelt at once. SQLAlchemy's
-    # ARRAY would copy it into a plain list on the way, so its type must leave it alone.
+    # psycopg dumps a plain list element by element; IntArray and TextArray are spelt at once.
+    # SQLAlchemy's ARRAY would copy them into plain lists on the way, so their type must leave
+    # them alone.
     async with sessionmaker() as s:
-        condition = in_values(s, Member.id, [1, 2, 3])
         if backend != "postgresql":
             return
         dialect = s.get_bind().dialect
-        compiled = select(Member.id).where(condition).compile(dialect=dialect)
-        arrays = [p for p in compiled.binds.values() if isinstance(p.value, list)]
-        assert arrays
-        for param in arrays:
-            assert isinstance(param.value, IntArray)
-            assert param.type.dialect_impl(dialect).bind_processor(dialect) is None
+        for column, values, kind in (
+            (Member.id, [1, 2, 3], IntArray),
+            (Member.external_id, ["a", "b"], TextArray),
+        ):
+            condition = in_values(s, column, values)
+            compiled = select(Member.id).where(condition).compile(dialect=dialect)
+            arrays = [p for p in compiled.binds.values() if isinstance(p.value, list)]
+            assert arrays
+            for param in arrays:
+                assert isinstance(param.value, kind)
+                assert param.type.dialect_impl(dialect).bind_processor(dialect) is None
 
 
 async def test_select_tuples_returns_what_sqlalchemy_would(

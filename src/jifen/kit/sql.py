@@ -8,7 +8,16 @@ from typing import Any
 import psycopg
 from psycopg import postgres
 from psycopg.adapt import Dumper
-from sqlalchemy import BigInteger, BindParameter, ColumnElement, Integer, Select, any_, bindparam
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    any_,
+    bindparam,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +39,9 @@ def in_values(session: AsyncSession, column: Any, values: Sequence[Any]) -> Colu
         values = list(values)
         array: BindParameter[Any]
         if isinstance(column.type, Integer) and all(type(v) is int for v in values):
-            array = bindparam(None, IntArray(values), type_=_IntArrayType())
+            array = bindparam(None, IntArray(values), type_=_AsIsArray(BigInteger()))
+        elif isinstance(column.type, String) and all(type(v) is str for v in values):
+            array = bindparam(None, TextArray(values), type_=_AsIsArray(column.type))
         else:
             array = bindparam(None, values, type_=postgresql.ARRAY(column.type))
         return column == any_(array)  # type: ignore[no-any-return]
@@ -55,11 +66,28 @@ class _IntArrayDumper(Dumper):
 psycopg.adapters.register_dumper(IntArray, _IntArrayDumper)
 
 
-class _IntArrayType(TypeDecorator[list[int]]):
-    """``bigint[]`` whose values go to psycopg as they are: ``ARRAY``'s own bind processing
-    copies an ``IntArray`` into a plain list, which psycopg then dumps element by element."""
+class TextArray(list[str]):
+    """A list of strings sent to PostgreSQL as one ``text[]`` parameter, each element quoted
+    at once (psycopg's list dumper handles each element in Python)."""
 
-    impl = postgresql.ARRAY(BigInteger())
+
+class _TextArrayDumper(Dumper):
+    oid = postgres.types["text"].array_oid
+
+    def dump(self, obj: Any) -> bytes:
+        quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in obj)
+        return ("{" + ",".join(quoted) + "}").encode()
+
+
+psycopg.adapters.register_dumper(TextArray, _TextArrayDumper)
+
+
+class _AsIsArray(TypeDecorator[list[Any]]):
+    """An array whose values go to psycopg as they are: ``ARRAY``'s own bind processing
+    copies an ``IntArray`` or ``TextArray`` into a plain list, which psycopg then dumps
+    element by element."""
+
+    impl = postgresql.ARRAY
     cache_ok = True
 
     def bind_processor(self, dialect: Dialect) -> None:
