@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Select,
     Table,
     bindparam,
     func,
@@ -697,33 +698,34 @@ async def _load_counters(
                     rule_names.append(grant_counter(v.definition.id, i))
                 else:
                     rule_names.append(f"paid:{v.definition.id}:{e.asset}")
-    keys = sorted(
-        {
-            (p.member.id, name)
-            for p in live
-            if p.member
-            for name in (f"evt:{p.event.type}", *by_type.get(p.event.type, ()))
-        }
-    )
+    names_of = {t: (f"evt:{t}", *by_type.get(t, ())) for t in {p.event.type for p in live}}
     periods: set[str] = set()
     for instant in {p.event.occurred_at for p in live}:
         periods.update(period_keys(instant, ctx.settings.timezone).values())
     # Thousands of rows a batch: selected as plain tuples (``select_tuples``).
     c = Counter.__table__.c
-    columns = (c.id, c.member_id, c.name, c.period, c.count)
-    # PostgreSQL: lists of members and names (planned robustly even before statistics exist).
-    # SQLite: exactly these (member, counter) pairs, one index probe each; lists of members,
-    # names and periods make it probe every combination (tens of thousands per batch).
-    postgres = is_postgres(session)
-    for start in range(0, len(keys), 2000):
-        chunk = keys[start : start + 2000]  # sorted by member: about 500 members a chunk
-        if postgres:
-            stmt = select(*columns, c.amount).where(
-                in_values(session, c.member_id, sorted({m for m, _ in chunk})),
-                in_values(session, c.name, sorted({n for _, n in chunk})),
+    columns = (c.id, c.member_id, c.name, c.period, c.count, c.amount)
+    statements: list[Select[Any]] = []
+    if is_postgres(session):
+        # Lists of members and names, planned robustly even before statistics exist.
+        members = sorted({p.member.id for p in live if p.member})
+        names = sorted({n for group in names_of.values() for n in group})
+        for start in range(0, len(members), 1000):
+            statements.append(
+                select(*columns).where(
+                    in_values(session, c.member_id, members[start : start + 1000]),
+                    in_values(session, c.name, names),
+                )
             )
-        else:
-            stmt = select(*columns, c.amount).where(tuple_(c.member_id, c.name).in_(chunk))
+    else:
+        # SQLite: exactly these (member, counter) pairs, one index probe each; lists of
+        # members, names and periods make it probe every combination.
+        keys = sorted({(p.member.id, n) for p in live if p.member for n in names_of[p.event.type]})
+        for start in range(0, len(keys), 2000):
+            statements.append(
+                select(*columns).where(tuple_(c.member_id, c.name).in_(keys[start : start + 2000]))
+            )
+    for stmt in statements:
         rows = await select_tuples(
             session,
             stmt.where(c.program_id == ctx.id, in_values(session, c.period, sorted(periods))),
