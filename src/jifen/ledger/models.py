@@ -121,7 +121,16 @@ class Posting(Base):
     __tablename__ = "postings"
     __table_args__ = (
         Index("ix_postings_transaction", "transaction_id"),
-        Index("ix_postings_statement", "program_id", "member_id", "asset", "id"),
+        # Statements are members': system accounts' postings are left out.
+        Index(
+            "ix_postings_statement",
+            "program_id",
+            "member_id",
+            "asset",
+            "id",
+            postgresql_where=text("member_id IS NOT NULL"),
+            sqlite_where=text("member_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
