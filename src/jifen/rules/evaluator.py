@@ -529,7 +529,9 @@ class Evaluator:
         if campaign is not None:
             total_mult = _stack(tier_mult, campaign.multiplier, campaign.stacking)
         without_campaign = to_units(base * tier_mult, self.rounding)
-        amount = to_units(base * total_mult, self.rounding)
+        amount = (
+            without_campaign if campaign is None else to_units(base * total_mult, self.rounding)
+        )
         explanation["multipliers"] = self._multipliers(event.member.tier, tier_mult, campaign)
         explanation["rounding"] = self.rounding
         explanation["computed"] = amount
