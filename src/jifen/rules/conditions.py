@@ -194,6 +194,27 @@ def sample_context() -> dict[str, Any]:
     }
 
 
+def context_key(value: Any) -> Any:
+    """A hashable key that two contexts share only when CEL sees the same values in them.
+
+    Each value goes with its type (``1``, ``1.0`` and ``True`` are one key to a Python dict
+    but three values to CEL), floats by their spelling (``0.0`` and ``-0.0``), time stamps with
+    their offset. A value of any other type raises ``TypeError``: the caller evaluates instead.
+    """
+    kind = type(value)
+    if kind is dict:
+        return tuple([(k, context_key(v)) for k, v in value.items()])
+    if kind is list:
+        return (list, tuple([context_key(v) for v in value]))
+    if kind is str or kind is int or kind is bool or value is None:
+        return (kind, value)
+    if kind is float:
+        return (float, repr(value))
+    if kind is datetime:
+        return (datetime, value, value.utcoffset())
+    raise TypeError(f"no key for a {kind.__name__}")
+
+
 def evaluate(source: str, context: dict[str, Any]) -> bool:
     """True when the condition holds; a missing attribute or a type error is an error."""
     value = compile_condition(source).execute(context)
