@@ -242,3 +242,39 @@ async def test_streaks_in_one_batch_read_history_and_the_batch_itself(
     ]
     assert await balance(client, h, "u") == 1 + 101 + 101
     await assert_verified(client, h)
+
+
+async def test_counts_of_the_week_and_month_follow_local_days_and_late_events(
+    client: httpx.AsyncClient, clock: FixedClock
+) -> None:
+    _, h = await api_program(client)
+    # 5 points on the member's 3rd check-in of the ISO week; 7 on the 4th of the month.
+    await save_rule(
+        client, h, id="third-this-week", name="周第三次", trigger="check_in",
+        effective_from=LONG_AGO, condition="counts.week == 3", effects=[{"amount": {"fixed": 5}}],
+    )  # fmt: skip
+    await save_rule(
+        client, h, id="fourth-this-month", name="月第四次", trigger="check_in",
+        effective_from=LONG_AGO, condition="counts.month == 4", effects=[{"amount": {"fixed": 7}}],
+    )  # fmt: skip
+    clock.set(sh(2026, 3, 12, 12))
+    # Sunday 1 March, 23:59 in Shanghai, is the last minute of ISO week 9 (15:59 UTC, a
+    # Sunday in UTC too); Monday 2 March, 00:01, opens week 10 (still Sunday 16:01 in UTC).
+    week9 = await send(client, h, "w9", "check_in", "u", sh(2026, 3, 1, 23, 59))
+    mon = await send(client, h, "mon", "check_in", "u", sh(2026, 3, 2, 0, 1))
+    tue = await send(client, h, "tue", "check_in", "u", sh(2026, 3, 3, 9))
+    assert paid(week9) == paid(mon) == paid(tue) == 0
+    # A late event for Wednesday, sent after Thursday's: the 3rd and the 4th of the week both
+    # see the count of the week they happened in, in the order they arrive.
+    thu = await send(client, h, "thu", "check_in", "u", sh(2026, 3, 5, 9))
+    wed = await send(client, h, "wed", "check_in", "u", sh(2026, 3, 4, 9))
+    assert sorted(amounts(thu)) == [
+        ("fourth-this-month", "points", 7),
+        ("third-this-week", "points", 5),
+    ]
+    assert paid(wed) == 0  # the 4th of the week, the 5th of the month
+    # The next week starts again at one.
+    nxt = [await send(client, h, f"n{i}", "check_in", "u", sh(2026, 3, 9 + i, 9)) for i in range(3)]
+    assert [paid(r) for r in nxt] == [0, 0, 5]
+    assert await balance(client, h, "u") == 17
+    await assert_verified(client, h)
