@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import literal_column, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jifen.kit.sql import IntArray, TextArray, in_values, select_tuples
@@ -113,3 +114,16 @@ async def test_select_tuples_returns_what_sqlalchemy_would(
             assert sorted(await select_tuples(s, stmt)) == expected[stmt]
             assert len(expected[stmt]) == 3
         assert all(at.tzinfo is UTC for _, at, _ in expected[converted])
+
+
+async def test_select_tuples_raises_database_errors_as_sqlalchemy_does(
+    sessionmaker: async_sessionmaker[AsyncSession], backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Retries of deadlocks and serialization failures read SQLAlchemy's error and its SQLSTATE.
+    if backend != "postgresql":
+        return  # SQLite divides by zero into NULL, and takes SQLAlchemy's path anyway
+    async with sessionmaker() as s:
+        monkeypatch.setattr(s, "execute", None)  # psycopg's own path
+        with pytest.raises(DBAPIError) as raised:
+            await select_tuples(s, select(literal_column("1 / 0")))
+    assert raised.value.orig.sqlstate == "22012"  # type: ignore[union-attr]

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
 
@@ -124,9 +125,13 @@ async def select_tuples(session: AsyncSession, stmt: Select[Any]) -> Sequence[tu
                 if process is not None and key in params:
                     params[key] = process(params[key])
             driver = await driver_connection(session)
-            async with driver.cursor() as cur:
-                await cur.execute(compiled.string, params)
-                rows: list[tuple[Any, ...]] = await cur.fetchall()
+            try:
+                async with driver.cursor() as cur:
+                    await cur.execute(compiled.string, params)
+                    rows: list[tuple[Any, ...]] = await cur.fetchall()
+            except psycopg.Error as exc:
+                # As SQLAlchemy raises it (``orig`` carries the SQLSTATE that retries look at).
+                raise DBAPIError.instance(compiled.string, params, exc, psycopg.Error) from exc
             converts = [
                 (i, f)
                 for i, column in enumerate(stmt.selected_columns)
