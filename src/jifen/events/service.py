@@ -241,21 +241,6 @@ async def explanation_of(
     return None
 
 
-EVENT_COLUMNS = (
-    "id",
-    "program_id",
-    "client_id",
-    "type",
-    "member_id",
-    "subject",
-    "occurred_at",
-    "received_at",
-    "attributes",
-    "request_hash",
-    "result",
-)
-
-
 def _events_table() -> Table:
     table = Event.__table__
     assert isinstance(table, Table)
@@ -517,7 +502,8 @@ async def _process(
 
     ids = await _event_ids(session, len(live))
     try:
-        await bulk.stream_rows(session, _events_table(), EVENT_COLUMNS, stored_rows())
+        table = _events_table()
+        await bulk.stream_rows(session, table, table.columns.keys(), stored_rows())
     except IntegrityError as exc:
         # Another transaction stored one of these client ids first: retry, and replay it.
         raise idem.IdempotencyRace(str(exc)) from exc
