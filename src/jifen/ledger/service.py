@@ -322,7 +322,8 @@ async def credit(
 
 @dataclass(slots=True)
 class Payment:
-    """A credit that jifen itself decided (a rule's payout) for a member it has resolved."""
+    """A credit to a member jifen has resolved: a rule's payout, a ``credit`` request, or the
+    positive side of an operator's adjustment (``kind``, ``source`` and ``operator`` say which)."""
 
     member: MemberRef
     asset: str
@@ -337,6 +338,8 @@ class Payment:
     campaign_id: str | None = None
     source: str = "issuance"
     meta: dict[str, Any] | None = None
+    kind: str = "credit"
+    operator: str | None = None
 
 
 class _Crediter:
@@ -370,7 +373,7 @@ class _Crediter:
             lot_expiry = self.lot_expiry(it.occurred_at)
         issuance = self._sources[(it.source, it.asset)]
         row = batch.post(
-            kind="credit",
+            kind=it.kind,
             asset=it.asset,
             amount=it.amount,
             member=acc.member,
@@ -381,6 +384,7 @@ class _Crediter:
             rule_id=it.rule_id,
             rule_version=it.rule_version,
             campaign_id=it.campaign_id,
+            operator=it.operator,
             meta=it.meta,
             occurred_at=it.occurred_at,
         )
@@ -967,24 +971,27 @@ async def adjust(
         batch = LedgerBatch(session, ctx, now)
         await batch.lock(refs.values(), [item.asset])
         acc = batch.account(refs[item.member].id, item.asset)
-        counter = await batch.system_account("adjustment", item.asset)
         lot_expiry: datetime | None = None
         if item.amount > 0:
-            lot_expiry = item.expires_at
-            if lot_expiry is None and assets[item.asset].expires:
-                lot_expiry = expiry.expires_at(ctx.settings, now)
-            row = batch.post(
-                kind="adjustment",
-                asset=item.asset,
-                amount=item.amount,
-                member=acc.member,
-                legs=[(counter, -item.amount), (acc.id, item.amount)],
-                idempotency_key=item.idempotency_key,
-                reason=item.reason,
-                operator=item.operator,
+            poster = _Crediter(batch, assets)
+            await poster.prepare([("adjustment", item.asset)])
+            row, acc, lot_expiry = poster.post(
+                Payment(
+                    member=acc.member,
+                    asset=item.asset,
+                    amount=item.amount,
+                    key=item.idempotency_key,
+                    reason=item.reason,
+                    reference=None,
+                    occurred_at=now,
+                    expires_at=item.expires_at,
+                    source="adjustment",
+                    kind="adjustment",
+                    operator=item.operator,
+                )
             )
-            batch.add_lot(acc, row["id"], item.amount, earned_at=now, expires_at=lot_expiry)
         else:
+            counter = await batch.system_account("adjustment", item.asset)
             await batch.load_lots([acc])
             amount = -item.amount
             if not _spendable_covers(batch, acc, amount):
